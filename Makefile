@@ -1,0 +1,63 @@
+# sentiment-mlops: everyday commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+BIN       := $(VENV)/bin
+SENTIMENT := $(BIN)/sentiment
+SHARED    ?= $(abspath ../shared)
+TRACE     ?= $(SHARED)/data/traces/nasa_http_1995_per_minute.csv
+HOST      ?= 127.0.0.1
+PORT      ?= 8000
+export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.gz)
+
+.PHONY: help setup run test test-fast lint format typecheck repro train bench-model bench-serve \
+        image simulate stack serve clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.4'
+	uv sync --frozen --all-extras
+	@touch $@
+
+setup: $(VENV)/.installed ## Create the virtual environment and install everything (locked versions)
+
+run: setup ## Set up, run the pipeline (dvc repro), register and promote the model, start the service
+	$(BIN)/dvc repro
+	$(SENTIMENT) register
+	$(SENTIMENT) promote
+	$(SENTIMENT) export
+	$(SENTIMENT) serve --model-uri models/export --host $(HOST) --port $(PORT)
+
+repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
+	$(BIN)/dvc repro
+
+test: setup ## Run every test: unit, data, model, integration and the full-data pipeline
+	$(BIN)/pytest
+
+test-fast: setup ## Run the tests that take seconds (no slow, no container)
+	$(BIN)/pytest -m "not slow and not container"
+
+lint: setup ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+format: setup ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, side by side
+	$(PY) bench/bench_model.py
+
+bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
+	$(PY) bench/bench_serve.py
+
+simulate: setup ## Replay a traffic trace through reactive, predictive and static autoscaling
+	$(SENTIMENT) autoscale simulate --trace $(TRACE)
+
+clean: ## Remove caches (keeps data, models and the MLflow store)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,173 @@
+"""Project paths, typed parameters (params.yaml) and settings from the environment.
+
+One source of truth for each value: hyper-parameters live in ``params.yaml``,
+paths derive from the project root, endpoints and secrets come from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A parameter file or setting is missing or invalid."""
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The folder holding ``params.yaml``: ``$SENTIMENT_HOME``, else the nearest parent of ``start``."""
+    env = os.environ.get("SENTIMENT_HOME")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params.yaml").is_file():
+            return folder
+    return here
+
+
+class Paths:
+    """Every path the pipeline reads or writes, derived from one project root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = (root or find_project_root()).resolve()
+
+    @cached_property
+    def params_file(self) -> Path:
+        return self.root / "params.yaml"
+
+    @cached_property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @cached_property
+    def raw(self) -> Path:
+        """Downloaded archives (immutable)."""
+        return self.data / "raw"
+
+    @cached_property
+    def interim(self) -> Path:
+        """Reviews extracted from the archive, as parquet."""
+        return self.data / "interim"
+
+    @cached_property
+    def processed(self) -> Path:
+        """Train / validation / test splits used by training and evaluation."""
+        return self.data / "processed"
+
+    @cached_property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @cached_property
+    def model_dir(self) -> Path:
+        """The trained model artifact (weights + card)."""
+        return self.models / "model"
+
+    @cached_property
+    def export_dir(self) -> Path:
+        """The model exported for serving without MLflow (what the container bakes in)."""
+        return self.models / "export"
+
+    @cached_property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+
+# --- parameters (params.yaml) ------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    # An unknown key is an error, so a typo in params.yaml cannot pass silently.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    archive_url: str = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+    archive_md5: str = "7c2ac02c03563afcf9b574c7e56c153a"
+
+
+class SplitParams(_Section):
+    validation_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    seed: int = 42
+
+
+class FeatureParams(_Section):
+    ngram_max: int = Field(3, ge=1, le=3)
+    hash_bits: int = Field(22, ge=10, le=26)
+    binary: bool = True
+    min_df: int = Field(1, ge=1)
+
+
+class TrainParams(_Section):
+    # Candidates searched on the validation split; the best pair is refit on all of train.
+    C: list[float] = Field(default_factory=lambda: [1.0])
+    beta: list[float] = Field(default_factory=lambda: [1.0])
+    nb_alpha: float = Field(1.0, gt=0.0)
+    max_iter: int = Field(1000, ge=10)
+    refit_on_full_train: bool = True
+
+
+class EvaluateParams(_Section):
+    calibration_bins: int = Field(10, ge=2, le=100)
+
+
+class RegistryParams(_Section):
+    model_name: str = "sentiment"
+    min_accuracy: float = Field(0.90, ge=0.0, le=1.0)
+    max_regression: float = Field(0.005, ge=0.0, le=1.0)
+
+
+class Params(_Section):
+    """All of params.yaml; each pipeline stage reads only its own section."""
+
+    data: DataParams = DataParams()
+    split: SplitParams = SplitParams()
+    features: FeatureParams = FeatureParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    registry: RegistryParams = RegistryParams()
+    # Validated by sentiment_mlops.autoscaling.config, which owns its keys.
+    autoscaling: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_params(path: Path | None = None) -> Params:
+    """Read and validate ``params.yaml``; raise :class:`ConfigError` naming the bad key."""
+    path = path or Paths().params_file
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"parameter file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid parameters in {path}: {problems}") from exc
+
+
+# --- settings from the environment ------------------------------------------------------
+
+
+def mlflow_tracking_uri(paths: Paths | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI``, else a local sqlite store in the project root."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    root = (paths or Paths()).root
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def mlflow_artifact_root(paths: Paths | None = None) -> str:
+    """Where a local tracking store keeps artifacts (``$MLFLOW_ARTIFACT_ROOT`` overrides)."""
+    return os.environ.get("MLFLOW_ARTIFACT_ROOT") or str((paths or Paths()).root / "mlartifacts")
