@@ -1,0 +1,179 @@
+"""The sentiment model: NB-weighted hashed n-grams with a linear classifier (NBSVM family).
+
+A model is data only: ``weights.npz`` (the non-zero effective weights ``r * w``, the bias and a
+bitmap of buckets seen in training) and ``card.json`` (featuriser spec, parameters, data checksum,
+metrics, drift baseline). Loading never unpickles, so it never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sentiment_mlops import features, text
+from sentiment_mlops.features import FeaturizerSpec, Scores
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "weights.npz"
+CARD_FILE = "card.json"
+LABELS = ("negative", "positive")
+
+
+class ModelError(RuntimeError):
+    """A model directory is missing, incomplete or incompatible with this code."""
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    out = np.empty_like(z, dtype=np.float64)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+@dataclass
+class Prediction:
+    """One scored review."""
+
+    label: str
+    probability: float  # probability of "positive"
+    n_tokens: int
+    n_ngrams: int
+    n_unseen: int
+
+
+@dataclass
+class SentimentModel:
+    """Dense effective weights over ``2**hash_bits`` buckets, a bias, and the seen-bucket bitmap."""
+
+    spec: FeaturizerSpec
+    weights: np.ndarray  # float32, shape (2**hash_bits,)
+    bias: float
+    seen: np.ndarray  # uint8 bitmap, little bit order, shape (2**hash_bits / 8,)
+    card: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.weights.shape != (self.spec.n_features,):
+            raise ModelError(f"weights have shape {self.weights.shape}, expected ({self.spec.n_features},)")
+        if self.seen.shape != (self.spec.n_features // 8,):
+            raise ModelError("seen-bucket bitmap does not match hash_bits")
+
+    # --- scoring ------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unversioned"))
+
+    def score(self, texts: Sequence[str]) -> Scores:
+        """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams)."""
+        return features.score(texts, self.spec, self.weights, self.bias, self.seen)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability of ``positive`` for each review."""
+        return sigmoid(self.score(texts).logits)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Label, probability and counts for each review."""
+        s = self.score(texts)
+        proba = sigmoid(s.logits)
+        return [
+            Prediction(LABELS[int(p >= 0.5)], float(p), int(t), int(g), int(u))
+            for p, t, g, u in zip(proba, s.n_tokens, s.n_ngrams, s.n_unseen, strict=True)
+        ]
+
+    def explain(self, review: str, top_k: int = 10) -> list[dict[str, Any]]:
+        """The ``top_k`` distinct n-grams of ``review`` that pushed the decision most, with their weights.
+
+        Uses the reference tokenizer of :mod:`sentiment_mlops.text` (same buckets as scoring) so each
+        weight comes with readable words. Positive weights push towards ``positive``.
+        """
+        mask = self.spec.n_features - 1
+        contributions: dict[int, tuple[str, float]] = {}
+        for words, h in text.iter_ngrams(text.tokenize(review), self.spec.ngram_max):
+            bucket = h & mask
+            if bucket not in contributions:
+                contributions[bucket] = (words, float(self.weights[bucket]))
+        ranked = sorted(contributions.values(), key=lambda item: abs(item[1]), reverse=True)
+        return [{"ngram": w, "weight": round(v, 6)} for w, v in ranked[:top_k] if v != 0.0]
+
+    # --- persistence --------------------------------------------------------------------
+
+    def save(self, directory: Path) -> Path:
+        """Write weights and card to ``directory`` atomically (a reader never sees half a model)."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            nz = np.flatnonzero(self.weights).astype(np.uint32)
+            np.savez_compressed(
+                staging / WEIGHTS_FILE,
+                indices=nz,
+                values=self.weights[nz].astype(np.float32),
+                bias=np.float64(self.bias),
+                seen=self.seen,
+            )
+            card = dict(self.card)
+            card["featurizer"] = self.spec.to_dict()
+            (staging / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+            _replace_dir(staging, directory)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> SentimentModel:
+        """Load a model saved by :meth:`save`; raise :class:`ModelError` naming what is wrong."""
+        directory = Path(directory)
+        card_path, weights_path = directory / CARD_FILE, directory / WEIGHTS_FILE
+        for path in (card_path, weights_path):
+            if not path.is_file():
+                raise ModelError(f"not a model directory: {path} is missing")
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+            spec = FeaturizerSpec.from_dict(card["featurizer"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"invalid model card {card_path}: {exc}") from exc
+        try:
+            with np.load(weights_path, allow_pickle=False) as npz:
+                indices, values = npz["indices"], npz["values"]
+                bias, seen = float(npz["bias"]), npz["seen"].astype(np.uint8)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"invalid weights file {weights_path}: {exc}") from exc
+        if indices.size and int(indices.max()) >= spec.n_features:
+            raise ModelError(f"{weights_path}: a weight index is outside 2**{spec.hash_bits}")
+        weights = np.zeros(spec.n_features, dtype=np.float32)
+        weights[indices] = values
+        return cls(spec, weights, bias, seen, card)
+
+
+def seen_bitmap(buckets: np.ndarray, n_features: int) -> np.ndarray:
+    """Pack the set of bucket indices into the little-endian bitmap :func:`features.score` reads."""
+    present = np.zeros(n_features, dtype=bool)
+    present[buckets] = True
+    return np.packbits(present, bitorder="little")
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``; an existing ``target`` is swapped out, then removed."""
+    if not target.exists():
+        staging.replace(target)
+        return
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.replace(old)
+    staging.replace(target)
+    shutil.rmtree(old, ignore_errors=True)
