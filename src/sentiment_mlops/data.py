@@ -7,6 +7,7 @@ temporary file beside its destination and renamed into place, so a failure never
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -143,19 +144,6 @@ def fetch_archive(paths: Paths, params: Params, source: str | None = None, sha25
 # --- extraction -----------------------------------------------------------------------------
 
 
-class _ProgressReader:
-    """A read-only file wrapper that advances a progress bar by the compressed bytes consumed."""
-
-    def __init__(self, raw: IO[bytes], bar: tqdm[Any]) -> None:
-        self._raw = raw
-        self._bar = bar
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
-        self._bar.update(len(chunk))
-        return chunk
-
-
 def _read_archive(path: Path) -> dict[str, pd.DataFrame]:
     """Stream the archive once and return one frame of reviews per split, sorted by id."""
     rows: dict[str, list[tuple[str, int, str, int, int]]] = {split: [] for split in INTERIM_SPLITS}
@@ -163,10 +151,12 @@ def _read_archive(path: Path) -> dict[str, pd.DataFrame]:
     try:
         with (
             path.open("rb") as raw,
-            tqdm(
-                total=path.stat().st_size, unit="B", unit_scale=True, desc="extract reviews", disable=None
-            ) as bar,
-            tarfile.open(fileobj=_ProgressReader(raw, bar), mode="r|gz") as tar,  # type: ignore[call-overload]
+            # The bar follows the compressed bytes read, whose total is known up front.
+            tqdm.wrapattr(
+                raw, "read", total=path.stat().st_size, desc="extract reviews", disable=None
+            ) as read,
+            gzip.GzipFile(fileobj=read, mode="rb") as unzipped,
+            tarfile.open(fileobj=unzipped, mode="r|") as tar,
         ):
             for member in tar:
                 match = _MEMBER.match(member.name)
@@ -184,6 +174,10 @@ def _read_archive(path: Path) -> dict[str, pd.DataFrame]:
                 except UnicodeDecodeError as exc:
                     raise DataError(f"review {member.name} is not valid UTF-8: {exc}") from exc
                 rows[split].append((f"{folder}/{sentiment}/{num}", int(num), text, int(stars), label))
+            # tarfile stops at the end-of-archive marker and treats a short read between members as the
+            # end; reading the gzip stream to its end checks its length and CRC, so truncation is an error.
+            while unzipped.read(1 << 20):
+                pass
     except DataError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -235,7 +229,7 @@ def _schema(split: str) -> Any:
                 ],
             ),
             "text": pdv.Column("str", pdv.Check(lambda s: s.str.strip().str.len() > 0, name="empty text")),
-            "stars": pdv.Column("int8", pdv.Check.in_range(0, 10, name="stars out of range")),
+            "stars": pdv.Column("int8", pdv.Check(lambda s: s.between(0, 10), name="stars outside 0-10")),
             "label": pdv.Column("int8", pdv.Check.isin(labels, name=f"label not in {labels}")),
         },
         checks=[pdv.Check(consistent, name="label inconsistent with stars")],
@@ -243,6 +237,22 @@ def _schema(split: str) -> Any:
         ordered=True,
         name=split,
     )
+
+
+def _describe_failures(cases: pd.DataFrame, df: pd.DataFrame) -> list[str]:
+    """One line per failed check: how many reviews fail it and the first few ids (or the bad column)."""
+    lines = []
+    for check, group in cases.groupby("check", sort=True):
+        rows = pd.unique(group["index"].dropna().astype(int))
+        if len(rows) and "id" in df:
+            ids = ", ".join(str(df["id"].iloc[i]) for i in rows[:3])
+            lines.append(f"{check}: {len(rows):,} review(s), e.g. {ids}")
+        else:  # a problem with a whole column: missing, unexpected or of the wrong type
+            where = ", ".join(
+                f"{c}: {v}" for c, v in zip(group["column"], group["failure_case"], strict=True)
+            )
+            lines.append(f"{check} ({where})")
+    return lines
 
 
 def validate(df: pd.DataFrame, split: str, expected_counts: dict[int, int] | None = None) -> None:
@@ -256,13 +266,7 @@ def validate(df: pd.DataFrame, split: str, expected_counts: dict[int, int] | Non
     try:
         _schema(split).validate(df, lazy=True)
     except pdv.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
-            where = f"column {column}" if isinstance(column, str) and column != split else "rows"
-            examples = ", ".join(str(v) for v in group["failure_case"].head(3).tolist())
-            if where == "rows" and "index" in group:
-                examples = ", ".join(str(df["id"].iloc[i]) for i in group["index"].dropna().astype(int)[:3])
-            problems.append(f"{check} ({where}: {len(group)} failures, e.g. {examples})")
+        problems.extend(_describe_failures(exc.failure_cases, df))
     if expected_counts is not None:
         found = label_counts(df) if "label" in df else {}
         total, want = len(df), sum(expected_counts.values())
