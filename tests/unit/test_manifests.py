@@ -344,9 +344,12 @@ def test_overlay_renders_and_validates_strictly(rendered: dict[str, list[Obj]], 
         "NetworkPolicy",
         "ServiceMonitor",
         "ScaledObject",
+        "PrometheusRule",
     }
     assert expected <= kinds, f"{overlay} is missing {expected - kinds}"
     assert all(o["metadata"].get("namespace") == "sentiment" for o in objects if o["kind"] != "Namespace")
+    dashboards = [o for o in objects if o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    assert dashboards and all(o["kind"] == "ConfigMap" for o in dashboards)
     assert all_problems(objects) == [], _report(all_problems(objects))
 
 
