@@ -150,6 +150,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        Path(tmp).chmod(0o644)  # mkstemp creates 0600; the result is an ordinary project file
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
