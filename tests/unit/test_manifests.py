@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,8 @@ def write_overlay(directory: Path, parent: Path, components: list[Path], extra: 
 
 
 def _relpath(path: Path, start: Path) -> str:
-    return str(Path(*([".."] * len(start.resolve().parts[1:])), *path.resolve().parts[1:]))
+    # kustomize refuses absolute paths to other kustomizations.
+    return os.path.relpath(path.resolve(), start.resolve())
 
 
 # ---------------------------------------------------------------- schema validation
@@ -596,3 +598,11 @@ def test_broken_kustomization_fails_with_kustomize_message(deploy_copy: Path) ->
     _edit(deploy_copy / "k8s" / "base" / "kustomization.yaml", "  - pdb.yaml\n", "  - pdb.yml\n")
     with pytest.raises(AssertionError, match=r"kubectl kustomize .* failed:\n.*pdb\.yml"):
         render(deploy_copy / "k8s" / "overlays" / "eks")
+
+
+def test_deploy_guide_names_only_files_that_exist() -> None:
+    guide = (REPO_ROOT / "docs" / "deploy-eks.md").read_text()
+    paths = set(re.findall(r"(?<![\w/])((?:deploy|docs|\.github)/[\w./-]*[\w])", guide))
+    assert "deploy/eks/cluster.yaml" in paths
+    missing = sorted(p for p in paths if not (REPO_ROOT / p).exists())
+    assert missing == [], f"docs/deploy-eks.md refers to missing files: {missing}"
