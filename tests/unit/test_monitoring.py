@@ -121,6 +121,19 @@ def test_keda_trigger_query_is_recorded_verbatim(groups) -> None:
     assert records[mon.KEDA_TRIGGER_RECORD] == mon.KEDA_TRIGGER_QUERY
 
 
+def test_scaled_object_queries_what_the_rule_records(paths: mon.MonitoringPaths) -> None:
+    """The ScaledObject's Prometheus trigger and the recorded KEDA query must not drift apart."""
+    queries = [
+        trigger["metadata"]["query"]
+        for path in sorted((paths.root / "deploy" / "k8s" / "base").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if doc and doc.get("kind") == "ScaledObject"
+        for trigger in doc["spec"]["triggers"]
+        if trigger["type"] == "prometheus"
+    ]
+    assert queries == [mon.KEDA_TRIGGER_QUERY]
+
+
 def test_rule_names_are_unique(groups) -> None:
     names = [rule.get("record") or rule.get("alert") for group in groups for rule in group["rules"]]
     records = [rule["record"] for group in groups for rule in group["rules"] if "record" in rule]
