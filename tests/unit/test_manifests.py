@@ -388,13 +388,11 @@ def test_kubectl_only_cd_overlay_pins_the_image(tmp_path: Path) -> None:
     assert all_problems(objects) == [], _report(all_problems(objects))
 
 
-def test_eks_overlay_with_all_components_validates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_with_all_components_validates(tmp_path: Path, overlay: str) -> None:
     assert {"istio", "predictkube"} <= set(COMPONENTS), COMPONENTS
-    objects = render(
-        write_overlay(
-            tmp_path / "all", K8S / "overlays" / "eks", [K8S / "components" / c for c in COMPONENTS]
-        )
-    )
+    components = [K8S / "components" / c for c in COMPONENTS]
+    objects = render(write_overlay(tmp_path / "all", K8S / "overlays" / overlay, components))
     assert all_problems(objects) == [], _report(all_problems(objects))
     assert len([o for o in objects if o["kind"] == "ScaledObject"]) == 1
 
