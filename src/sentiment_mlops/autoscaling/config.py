@@ -1,0 +1,113 @@
+"""Typed ``autoscaling:`` section of params.yaml and the measured per-pod capacity."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sentiment_mlops.config import ConfigError, Paths, load_params
+
+log = logging.getLogger(__name__)
+
+
+class AutoscalingParams(BaseModel):
+    """The simulated Deployment, the HPA/KEDA model and the forecaster's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Capacity: one pod (2 workers) serves this many single-review requests/s. The serving
+    # benchmark's measurement (reports/bench/serve.json, key "rps") wins when present.
+    pod_capacity_rps: float = Field(400.0, gt=0)
+    target_utilisation: float = Field(0.7, gt=0, le=1)
+    # The predictive trigger provisions for an upper quantile, which already holds the
+    # headroom for noise, so its per-pod target may sit closer to capacity.
+    predictive_target_utilisation: float = Field(0.9, gt=0, le=1)
+    # The trace is scaled so its busiest minute needs this many pods at the target utilisation.
+    peak_pods: float = Field(16.0, gt=0)
+    min_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(30, ge=1)
+    # HPA / KEDA model.
+    startup_delay_s: int = Field(90, ge=0)
+    sync_period_s: int = Field(15, ge=1)
+    tolerance: float = Field(0.1, ge=0, lt=1)
+    scale_down_stabilisation_s: int = Field(300, ge=0)
+    # Forecaster.
+    horizon_minutes: int = Field(5, ge=1, le=360)
+    quantile: float = Field(0.9, gt=0.5, lt=1)
+    bucket_minutes: int = Field(5, ge=1, le=60)
+    season_minutes: int = Field(1440, ge=60)
+    fit_window_days: float = Field(7.0, gt=0)
+    min_history_days: float = Field(2.0, gt=0)
+    refit_minutes: int = Field(60, ge=1)
+    level_window_minutes: int = Field(15, ge=1)
+    # Days at the start of a trace on which the knobs above were chosen; reported apart.
+    tuning_days: float = Field(21.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> AutoscalingParams:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        if self.season_minutes % self.bucket_minutes:
+            raise ValueError("season_minutes must be a multiple of bucket_minutes")
+        if self.min_history_days > self.fit_window_days:
+            raise ValueError("min_history_days must not exceed fit_window_days")
+        return self
+
+    @property
+    def target_rps_per_pod(self) -> float:
+        """The per-pod request rate KEDA aims for (``AverageValue`` target)."""
+        return self.pod_capacity_rps * self.target_utilisation
+
+    @property
+    def predictive_target_rps_per_pod(self) -> float:
+        """Per-pod target of the predictive (external) trigger."""
+        return self.pod_capacity_rps * self.predictive_target_utilisation
+
+    @property
+    def min_history_minutes(self) -> int:
+        return math.ceil(self.min_history_days * 1440)
+
+    @property
+    def fit_window_minutes(self) -> int:
+        return math.ceil(self.fit_window_days * 1440)
+
+
+def parse_autoscaling(raw: dict[str, Any]) -> AutoscalingParams:
+    """Validate the raw ``autoscaling:`` mapping; raise :class:`ConfigError` naming the bad key."""
+    try:
+        return AutoscalingParams.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"autoscaling.{'.'.join(str(p) for p in err['loc']) or '(section)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid autoscaling parameters: {problems}") from exc
+
+
+def measured_capacity(bench_file: Path) -> float | None:
+    """The serving benchmark's single-pod throughput (``rps``), or None when not measured yet."""
+    if not bench_file.is_file():
+        return None
+    try:
+        rps = float(json.loads(bench_file.read_text(encoding="utf-8"))["rps"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{bench_file} has no numeric 'rps': {exc}") from exc
+    if not rps > 0:
+        raise ConfigError(f"{bench_file}: rps must be positive, got {rps}")
+    return rps
+
+
+def load_autoscaling(paths: Paths | None = None) -> AutoscalingParams:
+    """params.yaml's ``autoscaling:`` section, with the benchmarked capacity when it exists."""
+    paths = paths or Paths()
+    params = parse_autoscaling(load_params(paths.params_file).autoscaling)
+    rps = measured_capacity(paths.reports / "bench" / "serve.json")
+    if rps is not None:
+        log.info("per-pod capacity %.1f rps from the serving benchmark", rps)
+        params = params.model_copy(update={"pod_capacity_rps": rps})
+    return params

@@ -1,0 +1,343 @@
+"""Replay a per-minute demand trace through a model of a Deployment scaled by KEDA and the HPA.
+
+Modelled (Kubernetes HPA v2 defaults, KEDA external metrics):
+
+* every ``sync_period_s`` the HPA reads each trigger's metric; for ``AverageValue``
+  ``desired = ceil(metric / target)``, unless ``|metric / (target * current) - 1| <= tolerance``;
+  several triggers: the largest desired wins;
+* scale-up: at most ``max(2 * current, current + 4)`` per sync (100 % or 4 pods per 15 s);
+* scale-down: the largest recommendation of the last ``scale_down_stabilisation_s`` seconds;
+* a new pod serves after ``startup_delay_s``; a removed pod stops at once (pending ones first);
+* replicas stay within ``[min_replicas, max_replicas]``.
+
+A trigger's metric for minute ``m`` is what KEDA can read during that minute: the reactive
+trigger sees the rate of minute ``m - 1`` (``rate(...[1m])``), the predictive one the
+forecast made from minutes ``< m`` for minute ``m - 1 + horizon``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentiment_mlops.autoscaling.config import AutoscalingParams
+from sentiment_mlops.autoscaling.forecaster import ForecastSettings, forecast_errors, walk_forward
+from sentiment_mlops.autoscaling.trace import Trace
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """Per-tick replicas (spec) and ready pods, and the per-policy figures."""
+
+    name: str
+    replicas: np.ndarray
+    ready: np.ndarray
+    summary: dict[str, float]
+
+
+def _desired(value: float, target: float, current: int, tolerance: float) -> int:
+    if current > 0 and abs(value / (target * current) - 1.0) <= tolerance:
+        return current
+    return math.ceil(value / target - 1e-9)
+
+
+def run_hpa(
+    metrics: list[np.ndarray], cfg: AutoscalingParams, targets: list[float] | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Drive the HPA with per-minute trigger metrics (rps) and their per-pod targets.
+
+    Returns per-tick replicas, per-tick ready pods and the number of scaling events.
+    """
+    if 60 % cfg.sync_period_s:
+        raise ValueError("sync_period_s must divide 60")
+    per_minute = 60 // cfg.sync_period_s
+    minutes = len(metrics[0])
+    goals = targets or [cfg.target_rps_per_pod] * len(metrics)
+    ticks = minutes * per_minute
+    replicas = np.empty(ticks, dtype=np.int32)
+    ready = np.empty(ticks, dtype=np.int32)
+    stack = np.vstack([np.nan_to_num(np.asarray(m, float)) for m in metrics])
+    first = max(_desired(float(v), g, 0, 0.0) for v, g in zip(stack[:, 0], goals, strict=True))
+    current = min(max(first, cfg.min_replicas), cfg.max_replicas)
+    pods: list[float] = [0.0] * current  # ready-at times, oldest first
+    recs: deque[tuple[float, int]] = deque()
+    events = 0
+    window = cfg.scale_down_stabilisation_s
+    for k in range(ticks):
+        now = float(k * cfg.sync_period_s)
+        column = stack[:, k // per_minute]
+        desired = max(
+            _desired(float(v), g, current, cfg.tolerance) for v, g in zip(column, goals, strict=True)
+        )
+        desired = min(max(desired, cfg.min_replicas), cfg.max_replicas)
+        recs.append((now, desired))
+        while recs[0][0] <= now - window:
+            recs.popleft()
+        if desired < current:
+            desired = min(current, max(r for _, r in recs))
+        elif desired > current:
+            desired = min(desired, max(2 * current, current + 4))
+        if desired > current:
+            pods.extend([now + cfg.startup_delay_s] * (desired - current))
+        elif desired < current:
+            pods.sort()
+            del pods[desired:]  # pending (latest ready-at) pods go first
+        if desired != current:
+            events += 1
+            current = desired
+        replicas[k] = current
+        ready[k] = sum(1 for t in pods if t <= now)
+    return replicas, ready, events
+
+
+def score(
+    name: str,
+    demand_rps: np.ndarray,
+    replicas: np.ndarray,
+    ready: np.ndarray,
+    cfg: AutoscalingParams,
+) -> PolicyRun:
+    """Under-provisioned minutes, requests over capacity, replica-hours, scaling events."""
+    per_minute = 60 // cfg.sync_period_s
+    dt = cfg.sync_period_s
+    cap = ready.astype(float) * cfg.pod_capacity_rps
+    demand_tick = np.repeat(demand_rps, per_minute)
+    over = np.maximum(demand_tick - cap, 0.0) * dt
+    cap_minute = cap.reshape(-1, per_minute).sum(axis=1) * dt
+    under = demand_rps * 60 > cap_minute + 1e-6
+    summary = {
+        "underprovisioned_minutes": int(under.sum()),
+        "requests_over_capacity": float(over.sum()),
+        "requests_over_capacity_fraction": float(over.sum() / max(demand_rps.sum() * 60, 1e-9)),
+        "replica_hours": float(replicas.sum() * dt / 3600),
+        "scaling_events": int(np.count_nonzero(np.diff(replicas))),
+        "mean_utilisation": float(demand_tick.sum() / max(cap.sum(), 1e-9)),
+        "max_replicas": int(replicas.max()),
+    }
+    return PolicyRun(name, replicas, ready, summary)
+
+
+def reactive_metric(demand_rps: np.ndarray) -> np.ndarray:
+    """What ``rate(...[1m])`` shows during minute m: the rate of minute m - 1."""
+    return np.concatenate(([demand_rps[0]], demand_rps[:-1]))
+
+
+def predictive_metric(forecast_by_target: np.ndarray, demand_rps: np.ndarray, horizon: int) -> np.ndarray:
+    """The scaler's answer during minute m: the forecast for minute m - 1 + horizon.
+
+    Where no forecast exists (warm-up) the scaler falls back to the observed rate, as in production.
+    """
+    n = len(demand_rps)
+    out = np.full(n, np.nan)
+    out[: n - horizon + 1] = forecast_by_target[horizon - 1 :]
+    observed = reactive_metric(demand_rps)
+    return np.where(np.isnan(out), observed, out)
+
+
+def simulate_policies(
+    demand_rps: np.ndarray, forecast_by_target: np.ndarray, cfg: AutoscalingParams
+) -> dict[str, PolicyRun]:
+    """Run reactive, predictive (reactive + predictive triggers, as deployed) and static-peak."""
+    runs: dict[str, PolicyRun] = {}
+    reactive = reactive_metric(demand_rps)
+    predictive = predictive_metric(forecast_by_target, demand_rps, cfg.horizon_minutes)
+    reactive_goal = cfg.target_rps_per_pod
+    predictive_goal = cfg.predictive_target_rps_per_pod
+    for name, metrics, goals in (
+        ("reactive", [reactive], [reactive_goal]),
+        ("predictive", [reactive, predictive], [reactive_goal, predictive_goal]),
+        ("predictive_only", [predictive], [predictive_goal]),
+    ):
+        replicas, ready, _ = run_hpa(metrics, cfg, goals)
+        runs[name] = score(name, demand_rps, replicas, ready, cfg)
+    per_minute = 60 // cfg.sync_period_s
+    peak = min(
+        max(math.ceil(float(demand_rps.max()) / cfg.target_rps_per_pod), cfg.min_replicas), cfg.max_replicas
+    )
+    static = np.full(len(demand_rps) * per_minute, peak, dtype=np.int32)
+    runs["static_peak"] = score("static_peak", demand_rps, static, static, cfg)
+    return runs
+
+
+def forecast_settings(cfg: AutoscalingParams) -> ForecastSettings:
+    """The forecaster's settings in minutes (one trace step = one minute)."""
+    return ForecastSettings(
+        season=cfg.season_minutes,
+        bucket=cfg.bucket_minutes,
+        window=cfg.fit_window_minutes,
+        min_history=cfg.min_history_minutes,
+        level_window=cfg.level_window_minutes,
+        quantile=cfg.quantile,
+        ahead=cfg.refit_minutes,
+    )
+
+
+def scale_to_rps(counts: np.ndarray, cfg: AutoscalingParams) -> tuple[np.ndarray, float]:
+    """Requests/minute -> requests/s, scaled so the busiest minute needs ``peak_pods`` pods."""
+    peak = float(counts.max()) / 60
+    if peak <= 0:
+        raise ValueError("the trace holds no requests")
+    factor = cfg.peak_pods * cfg.target_rps_per_pod / peak
+    return counts / 60 * factor, factor
+
+
+def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) -> dict[str, Any]:
+    """Walk-forward forecasts, every policy, and the summary (full trace and held-out days)."""
+    demand, factor = scale_to_rps(trace.values, cfg)
+    settings = forecast_settings(cfg)
+    wf = walk_forward(demand, settings, cfg.horizon_minutes, cfg.refit_minutes, progress=progress)
+    runs = simulate_policies(demand, wf.upper, cfg)
+    heldout_from = int(cfg.tuning_days * 1440)
+    per_minute = 60 // cfg.sync_period_s
+    policies: dict[str, Any] = {}
+    for name, run in runs.items():
+        entry: dict[str, Any] = dict(run.summary)
+        if 0 < heldout_from < len(demand):
+            sl = slice(heldout_from * per_minute, None)
+            entry["heldout"] = score(
+                name, demand[heldout_from:], run.replicas[sl], run.ready[sl], cfg
+            ).summary
+        policies[name] = entry
+    scored = ~trace.outage
+    forecast = forecast_errors(demand, wf, scored)
+    heldout_mask = scored.copy()
+    heldout_mask[:heldout_from] = False
+    reactive, predictive = policies["reactive"], policies["predictive"]
+    index = trace.counts.index
+    return {
+        "trace": {
+            "start": str(index[0]),
+            "end": str(index[-1]),
+            "minutes": len(demand),
+            "outage_minutes": int(trace.outage.sum()),
+            "requests": float(trace.values.sum()),
+            "rate_scale_factor": factor,
+            "peak_demand_rps": float(demand.max()),
+            "heldout_from": str(index[min(heldout_from, len(index) - 1)]),
+        },
+        "params": cfg.model_dump(),
+        "policies": policies,
+        "comparison": {
+            "underprovisioned_minutes_reduction": _reduction(
+                reactive["underprovisioned_minutes"], predictive["underprovisioned_minutes"]
+            ),
+            "replica_hours_increase": predictive["replica_hours"] / reactive["replica_hours"] - 1,
+        },
+        "forecast": {
+            "horizon_minutes": cfg.horizon_minutes,
+            "fits": wf.fits,
+            "errors": forecast,
+            "errors_heldout": forecast_errors(demand, wf, heldout_mask),
+        },
+        "_series": {"demand": demand, "runs": runs, "outage": trace.outage, "index": index},
+    }
+
+
+def _reduction(before: float, after: float) -> float | None:
+    return None if before == 0 else 1 - after / before
+
+
+def write_reports(result: dict[str, Any], out: Path, cfg: AutoscalingParams) -> dict[str, Path]:
+    """summary.json, table.md and simulation.png under ``out`` (each written atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    series = result.pop("_series")
+    paths = {"summary": out / "summary.json", "table": out / "table.md", "plot": out / "simulation.png"}
+    _atomic_text(paths["summary"], json.dumps(result, indent=2, sort_keys=False) + "\n")
+    _atomic_text(paths["table"], render_table(result))
+    tmp = paths["plot"].with_suffix(".tmp.png")
+    plot(series, cfg, tmp)
+    tmp.replace(paths["plot"])
+    result["_series"] = series
+    return paths
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """A markdown table of the per-policy figures and the forecast errors."""
+    lines = [
+        "| policy | under-provisioned min | requests over capacity | replica-hours | scaling events "
+        "| mean utilisation |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, p in result["policies"].items():
+        lines.append(
+            f"| {name} | {p['underprovisioned_minutes']} | {p['requests_over_capacity']:.0f} "
+            f"| {p['replica_hours']:.1f} | {p['scaling_events']} | {p['mean_utilisation']:.2f} |"
+        )
+    lines += ["", f"Forecast errors at {result['forecast']['horizon_minutes']} min (walk-forward):", ""]
+    lines += ["| forecaster | sMAPE % | MAPE % |", "| --- | ---: | ---: |"]
+    for name in ("holt_winters", "seasonal_naive", "last_value"):
+        e = result["forecast"]["errors"][name]
+        lines.append(f"| {name} | {e['smape']:.1f} | {e['mape']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(series: dict[str, Any], cfg: AutoscalingParams, path: Path) -> None:
+    """Demand vs ready capacity and replicas on the busiest day, and daily under-provisioning."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    demand: np.ndarray = series["demand"]
+    runs: dict[str, PolicyRun] = series["runs"]
+    index = series["index"]
+    per_minute = 60 // cfg.sync_period_s
+    peak = int(demand.argmax())
+    lo, hi = max(peak - 720, 0), min(peak + 720, len(demand))
+    t = index[lo:hi]
+    fig, axes = plt.subplots(3, 1, figsize=(12, 11))
+    ax = axes[0]
+    ax.plot(t, demand[lo:hi], color="black", lw=0.7, label="demand (req/s)")
+    for name, colour in (("reactive", "tab:red"), ("predictive", "tab:blue")):
+        cap = runs[name].ready.reshape(-1, per_minute).mean(axis=1) * cfg.pod_capacity_rps
+        ax.plot(t, cap[lo:hi], color=colour, lw=1, label=f"{name}: ready capacity")
+    ax.set_ylabel("requests/s")
+    ax.set_title("Busiest day: demand and ready capacity")
+    ax.legend(loc="upper left")
+    ax = axes[1]
+    for name, colour in (("reactive", "tab:red"), ("predictive", "tab:blue")):
+        rep = runs[name].replicas.reshape(-1, per_minute).max(axis=1)
+        ax.step(t, rep[lo:hi], where="post", color=colour, lw=1, label=f"{name}: replicas")
+    ax.set_ylabel("replicas")
+    ax.legend(loc="upper left")
+    ax = axes[2]
+    days = len(demand) // 1440
+    for name, colour in (("reactive", "tab:red"), ("predictive", "tab:blue")):
+        cap = runs[name].ready.reshape(-1, per_minute).mean(axis=1) * cfg.pod_capacity_rps
+        under = (demand > cap + 1e-9)[: days * 1440].reshape(days, 1440).sum(axis=1)
+        ax.plot(index[: days * 1440 : 1440], under, marker="o", ms=3, color=colour, label=name)
+    outage = series["outage"]
+    if outage.any():
+        ax.fill_between(
+            index,
+            0,
+            1,
+            where=outage,
+            transform=ax.get_xaxis_transform(),
+            color="grey",
+            alpha=0.3,
+            label="outage (no data)",
+        )
+    ax.axvline(
+        index[min(int(cfg.tuning_days * 1440), len(index) - 1)],
+        color="green",
+        ls="--",
+        label="held-out period starts",
+    )
+    ax.set_ylabel("under-provisioned minutes / day")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
