@@ -99,16 +99,16 @@ class SplitParams(_Section):
 
 class FeatureParams(_Section):
     ngram_max: int = Field(3, ge=1, le=3)
-    hash_bits: int = Field(22, ge=10, le=26)
+    hash_bits: int = Field(24, ge=10, le=26)
     binary: bool = True
-    min_df: int = Field(1, ge=1)
+    min_df: int = Field(3, ge=1)
 
 
 class TrainParams(_Section):
     # Candidates searched on the validation split; the best pair is refit on all of train.
-    C: list[float] = Field(default_factory=lambda: [1.0])
-    beta: list[float] = Field(default_factory=lambda: [1.0])
-    nb_alpha: float = Field(1.0, gt=0.0)
+    C: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    beta: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    nb_alpha: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     max_iter: int = Field(1000, ge=10)
     refit_on_full_train: bool = True
 
@@ -150,9 +150,7 @@ def load_params(path: Path | None = None) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid parameters in {path}: {problems}") from exc
 
 

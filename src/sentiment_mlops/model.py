@@ -19,6 +19,7 @@ import numpy as np
 
 from sentiment_mlops import features, text
 from sentiment_mlops.features import FeaturizerSpec, Scores
+from sentiment_mlops.io import atomic_write_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,7 +76,9 @@ class SentimentModel:
 
     @property
     def version(self) -> str:
-        return str(self.card.get("version", "unversioned"))
+        """The registry version when exported from MLflow, else the weights' content hash."""
+        registry = self.card.get("registry") or {}
+        return str(registry.get("version") or self.card.get("version", "unversioned"))
 
     def score(self, texts: Sequence[str]) -> Scores:
         """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams)."""
@@ -125,14 +128,18 @@ class SentimentModel:
                 bias=np.float64(self.bias),
                 seen=self.seen,
             )
-            card = dict(self.card)
-            card["featurizer"] = self.spec.to_dict()
-            (staging / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+            self.write_card(staging)
             _replace_dir(staging, directory)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return directory
+
+    def write_card(self, directory: Path) -> None:
+        """(Re)write only ``card.json`` in ``directory``, atomically."""
+        card = dict(self.card)
+        card["featurizer"] = self.spec.to_dict()
+        atomic_write_text(Path(directory) / CARD_FILE, json.dumps(card, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, directory: Path | str) -> SentimentModel:

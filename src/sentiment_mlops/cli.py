@@ -1,0 +1,182 @@
+"""The ``sentiment`` command line: one thin command per pipeline stage and everyday verb.
+
+Each command parses options and calls the module that does the work. Heavy imports happen inside
+the commands so ``sentiment --help`` stays instant. Expected failures (bad data, bad parameters,
+a failed quality gate) print one clear line and exit with code 2; DVC and CI stop on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sentiment_mlops.autoscaling.commands import app as autoscale_app
+from sentiment_mlops.config import ConfigError, Params, Paths, load_params
+from sentiment_mlops.monitoring import app as monitoring_app
+
+app = typer.Typer(
+    name="sentiment",
+    help="Sentiment analysis of movie reviews: train, track, register, serve and scale.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(autoscale_app, name="autoscale", help="Predictive autoscaling: scaler, simulator, backtest.")
+app.add_typer(monitoring_app, name="monitoring", help="Prometheus rules and dashboards.")
+
+log = logging.getLogger("sentiment_mlops.cli")
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    """Configure logging once, here, never at import time."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from sentiment_mlops.data import DataError
+    from sentiment_mlops.model import ModelError
+    from sentiment_mlops.predict import PredictInputError
+    from sentiment_mlops.registry import GateFailedError, RegistryError
+
+    return (ConfigError, DataError, ModelError, PredictInputError, RegistryError, GateFailedError)
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[tuple[Paths, Params]]:
+    """Load paths and parameters; turn an expected failure into ``error: ...`` and exit code 2."""
+    try:
+        yield Paths(), load_params()
+    except _expected_errors() as exc:
+        typer.echo(f"error: {name}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def ingest(
+    source: Annotated[
+        str | None,
+        typer.Option(help="Archive path or URL. Default: $SENTIMENT_DATA_ARCHIVE, else the official URL."),
+    ] = None,
+    sha256: Annotated[
+        str | None, typer.Option(help="Expected sha256. Default: $SENTIMENT_DATA_SHA256.")
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option(min=2, help="Keep a stratified sample of N reviews per split (fast runs).")
+    ] = None,
+) -> None:
+    """Fetch, verify and extract the IMDB archive into validated parquet (data/interim)."""
+    from sentiment_mlops import data
+
+    with _stage("ingest") as (paths, params):
+        outputs = data.ingest(paths, params, source=source, sha256=sha256, sample=sample)
+        typer.echo(" ".join(str(p) for p in outputs.values()))
+
+
+@app.command()
+def split() -> None:
+    """Carve the stratified validation split out of train (data/processed)."""
+    from sentiment_mlops import data
+
+    with _stage("split") as (paths, params):
+        data.split(paths, params)
+
+
+@app.command()
+def train(
+    track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+) -> None:
+    """Choose hyper-parameters on validation, refit on train, save models/model, log to MLflow."""
+    from sentiment_mlops import train as train_stage
+
+    with _stage("train") as (paths, params):
+        train_stage.run(paths, params, track=track)
+
+
+@app.command()
+def evaluate(
+    track: Annotated[bool, typer.Option(help="Add the metrics and plots to the MLflow run.")] = True,
+) -> None:
+    """Score the test split; write reports/metrics.json, plots and figures."""
+    from sentiment_mlops import evaluate as evaluate_stage
+
+    with _stage("evaluate") as (paths, params):
+        metrics = evaluate_stage.run(paths, params, track=track)
+        typer.echo(f"accuracy {metrics['accuracy']:.4f}  roc_auc {metrics['roc_auc']:.4f}")
+
+
+@app.command()
+def register() -> None:
+    """Register the trained model in MLflow as a new version with alias 'challenger'."""
+    from sentiment_mlops import registry
+
+    with _stage("register") as (paths, params):
+        version = registry.register(paths, params)
+        typer.echo(f"registered {params.registry.model_name} version {version} as {registry.CHALLENGER}")
+
+
+@app.command()
+def promote() -> None:
+    """Move alias 'champion' to the challenger if it passes the quality gate (else exit 2)."""
+    from sentiment_mlops import registry
+
+    with _stage("promote") as (paths, params):
+        decision = registry.promote(paths, params)
+        typer.echo(decision.explain())
+
+
+@app.command()
+def export(
+    model_uri: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Default: models/export.")] = None,
+) -> None:
+    """Export a registered model as a plain directory the service loads without MLflow."""
+    from sentiment_mlops import registry
+
+    with _stage("export") as (paths, params):
+        typer.echo(str(registry.export(paths, params, model_uri, out)))
+
+
+@app.command()
+def predict(
+    text: Annotated[str | None, typer.Argument(help="One review to score.")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="CSV, JSONL or parquet file with a 'text' column.")
+    ] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the scored rows (same formats).")
+    ] = None,
+    model_uri: Annotated[
+        str, typer.Option(help="Model directory or registry URI.", envvar="SENTIMENT_MODEL_URI")
+    ] = "models/model",
+    text_column: Annotated[str, typer.Option(help="Column holding the review text.")] = "text",
+    batch_size: Annotated[int, typer.Option(min=1, help="Reviews per scored batch.")] = 10_000,
+) -> None:
+    """Score one review, or a whole file (streamed, so it may be larger than memory)."""
+    from sentiment_mlops import predict as predict_mod
+    from sentiment_mlops import registry
+
+    if (text is None) == (input_file is None):
+        typer.echo("error: predict: give either a TEXT argument or --input FILE", err=True)
+        raise typer.Exit(2)
+    with _stage("predict") as (paths, _params):
+        model = registry.load_model(model_uri, paths)
+        if text is not None:
+            typer.echo(predict_mod.format_one(model, text))
+            return
+        assert input_file is not None
+        if output_file is None:
+            typer.echo("error: predict: --input needs --output", err=True)
+            raise typer.Exit(2)
+        rows = predict_mod.predict_file(model, input_file, output_file, text_column, batch_size)
+        typer.echo(f"scored {rows} reviews -> {output_file}")

@@ -1,0 +1,205 @@
+"""The MLflow model registry: register a challenger, promote it past the quality gate, export it.
+
+Aliases, not stages: ``challenger`` marks the newest registered version, ``champion`` the one
+that serves. Promotion moves ``champion`` only if the challenger clears the gate in params.yaml.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentiment_mlops.config import Params, Paths
+from sentiment_mlops.model import SentimentModel
+
+log = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+
+
+class RegistryError(RuntimeError):
+    """The registry lacks what was asked for (no run, no such alias, no such version)."""
+
+
+class GateFailedError(RuntimeError):
+    """The challenger did not clear the quality gate; the message holds the comparison."""
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The quality gate's verdict and the figures it compared."""
+
+    passed: bool
+    challenger_version: str
+    challenger_accuracy: float
+    champion_version: str | None
+    champion_accuracy: float | None
+    min_accuracy: float
+    max_regression: float
+
+    def explain(self) -> str:
+        lines = [
+            f"challenger v{self.challenger_version}: test accuracy {self.challenger_accuracy:.4f}",
+            f"  floor: {self.min_accuracy:.4f} -> "
+            + ("ok" if self.challenger_accuracy >= self.min_accuracy else "FAILED"),
+        ]
+        if self.champion_accuracy is not None:
+            bar = self.champion_accuracy - self.max_regression
+            lines.append(
+                f"  champion v{self.champion_version}: {self.champion_accuracy:.4f}, allowed regression "
+                f"{self.max_regression:.4f} -> needs >= {bar:.4f}: "
+                + ("ok" if self.challenger_accuracy >= bar else "FAILED")
+            )
+        else:
+            lines.append("  no current champion")
+        lines.append("PASSED" if self.passed else "FAILED: champion unchanged")
+        return "\n".join(lines)
+
+
+def decide(params: Params, challenger: tuple[str, float], champion: tuple[str, float] | None) -> GateDecision:
+    """Pure gate: an absolute floor, and no worse than the champion by more than the margin."""
+    rp = params.registry
+    version, accuracy = challenger
+    passed = accuracy >= rp.min_accuracy
+    if champion is not None and champion[0] != version:
+        passed = passed and accuracy >= champion[1] - rp.max_regression
+    return GateDecision(
+        passed,
+        version,
+        accuracy,
+        champion[0] if champion else None,
+        champion[1] if champion else None,
+        rp.min_accuracy,
+        rp.max_regression,
+    )
+
+
+def _client(paths: Paths) -> Any:
+    from mlflow import MlflowClient
+
+    from sentiment_mlops import tracking
+
+    tracking.configure(paths)
+    return MlflowClient()
+
+
+def _alias_version(client: Any, name: str, alias: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _test_accuracy(client: Any, run_id: str) -> float:
+    metrics = client.get_run(run_id).data.metrics
+    if "test_accuracy" not in metrics:
+        raise RegistryError(f"MLflow run {run_id} has no test_accuracy: run `sentiment evaluate` first")
+    return float(metrics["test_accuracy"])
+
+
+def register(paths: Paths, params: Params) -> str:
+    """Register the trained model's MLflow run as a new version with alias ``challenger``."""
+    import mlflow
+
+    model = SentimentModel.load(paths.model_dir)
+    run_id = model.card.get("mlflow_run_id")
+    if not run_id:
+        raise RegistryError(f"{paths.model_dir} was trained without MLflow tracking; nothing to register")
+    client = _client(paths)
+    name = params.registry.model_name
+    _test_accuracy(client, str(run_id))  # only evaluated models are registered
+    version = mlflow.register_model(f"runs:/{run_id}/model", name)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    client.set_model_version_tag(name, version.version, "model_version_hash", model.card.get("version", ""))
+    log.info("registered %s version %s (alias %s)", name, version.version, CHALLENGER)
+    return str(version.version)
+
+
+def promote(paths: Paths, params: Params) -> GateDecision:
+    """Move ``champion`` to the challenger if it clears the gate; raise :class:`GateFailedError` otherwise."""
+    client = _client(paths)
+    name = params.registry.model_name
+    challenger = _alias_version(client, name, CHALLENGER)
+    if challenger is None:
+        raise RegistryError(
+            f"registered model {name!r} has no {CHALLENGER!r} alias: run `sentiment register`"
+        )
+    champion = _alias_version(client, name, CHAMPION)
+    decision = decide(
+        params,
+        (str(challenger.version), _test_accuracy(client, challenger.run_id)),
+        (str(champion.version), _test_accuracy(client, champion.run_id)) if champion else None,
+    )
+    if not decision.passed:
+        raise GateFailedError(decision.explain())
+    client.set_registered_model_alias(name, CHAMPION, challenger.version)
+    log.info("promoted %s version %s to %s", name, challenger.version, CHAMPION)
+    return decision
+
+
+def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
+    """A model from a local directory or the registry (``models:/sentiment@champion``, ``runs:/...``)."""
+    uri = str(uri)
+    if not uri.startswith(("models:/", "runs:/")):
+        return SentimentModel.load(Path(uri))
+    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as tmp:
+        model = SentimentModel.load(_download(uri, Path(tmp), paths or Paths()))
+    return model
+
+
+def _download(uri: str, dest: Path, paths: Paths) -> Path:
+    """Download a registered model's weights and card to ``dest``; record the registry facts in the card."""
+    import mlflow
+
+    from sentiment_mlops.pyfunc import MODEL_ARTIFACT
+
+    client = _client(paths)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest / "pyfunc")))
+    model_dir = local / "artifacts" / MODEL_ARTIFACT
+    if not model_dir.is_dir():
+        raise RegistryError(f"{uri} holds no {MODEL_ARTIFACT!r} artifact: not a sentiment model")
+    model = SentimentModel.load(model_dir)
+    registry: dict[str, Any] = {"uri": uri}
+    if uri.startswith("models:/"):
+        spec = uri.removeprefix("models:/")
+        name, _, rest = spec.partition("@") if "@" in spec else spec.partition("/")
+        version = (
+            client.get_model_version_by_alias(name, rest)
+            if "@" in spec
+            else client.get_model_version(name, rest)
+        )
+        registry.update(
+            {
+                "name": name,
+                "version": str(version.version),
+                "alias": rest if "@" in spec else None,
+                "run_id": version.run_id,
+            }
+        )
+    model.card["registry"] = registry
+    model.write_card(model_dir)
+    return model_dir
+
+
+def export(paths: Paths, params: Params, uri: str | None = None, out: Path | None = None) -> Path:
+    """Write the model at ``uri`` (default: the champion) as a plain directory the service loads offline."""
+    uri = uri or f"models:/{params.registry.model_name}@{CHAMPION}"
+    out = out or paths.export_dir
+    with tempfile.TemporaryDirectory(prefix="sentiment-export-") as tmp:
+        model_dir = _download(uri, Path(tmp), paths)
+        staging = out.with_name(f".{out.name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(model_dir, staging)
+        SentimentModel.load(staging)  # refuse to publish anything that does not load
+        if out.exists():
+            shutil.rmtree(out)
+        staging.replace(out)
+    log.info("exported %s to %s", uri, out)
+    return out

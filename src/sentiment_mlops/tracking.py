@@ -1,0 +1,129 @@
+"""MLflow tracking: where runs go, and what a training or evaluation run records."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sentiment_mlops.config import Params, Paths, mlflow_artifact_root, mlflow_tracking_uri
+
+if TYPE_CHECKING:
+    from sentiment_mlops.model import SentimentModel
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "sentiment"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def configure(paths: Paths) -> str:
+    """Point MLflow at ``$MLFLOW_TRACKING_URI`` (or the local store) and ensure the experiment exists."""
+    import mlflow
+
+    uri = mlflow_tracking_uri(paths)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        # A local store keeps artifacts in the project folder; a team server decides for itself.
+        location = None if uri.startswith("http") else Path(mlflow_artifact_root(paths)).as_uri()
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return uri
+
+
+def git_commit(root: Path) -> str:
+    """The checked-out commit (with ``-dirty`` if the tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [
+        f"{name}=={version(name)}" for name in ("mlflow", "numpy", "numba", "pandas", "pyyaml", "pydantic")
+    ]
+
+
+def log_model(model_dir: Path) -> None:
+    """Log the model directory as a pyfunc named ``model`` in the active run."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from sentiment_mlops.pyfunc import MODEL_ARTIFACT
+
+    example = pd.DataFrame({"text": ["A moving, beautifully acted film.", "Dull and far too long."]})
+    output = pd.DataFrame({"label": ["positive", "negative"], "probability": [0.9, 0.1]})
+    mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PACKAGE_DIR / "mlflow_model.py"),
+        artifacts={MODEL_ARTIFACT: str(model_dir)},
+        code_paths=[str(PACKAGE_DIR)],
+        signature=infer_signature(example, output),
+        input_example=example,
+        pip_requirements=_requirements(),
+    )
+
+
+def log_training(paths: Paths, params: Params, model: SentimentModel, report: dict[str, Any]) -> str:
+    """Record a training run (parameters, validation metrics, data checksum, commit, model); return its id."""
+    import mlflow
+
+    configure(paths)
+    with mlflow.start_run(run_name=f"train-{model.version}") as run:
+        mlflow.set_tags(
+            {
+                "git_commit": git_commit(paths.root),
+                "training_data_sha256": model.card["training_data_sha256"],
+                "model_version_hash": model.version,
+                "featurizer_version": model.spec.version,
+            }
+        )
+        flat = {f"features.{k}": v for k, v in params.features.model_dump().items()}
+        flat.update({f"chosen.{k}": v for k, v in model.card["chosen"].items()})
+        flat.update(
+            {
+                "grid.C": params.train.C,
+                "grid.nb_alpha": params.train.nb_alpha,
+                "grid.beta": params.train.beta,
+                "min_df": params.features.min_df,
+            }
+        )
+        mlflow.log_params(flat)
+        mlflow.log_metrics(
+            {
+                "validation_accuracy": model.card["validation"]["accuracy"],
+                "validation_log_loss": model.card["validation"]["log_loss"],
+                "weights_nonzero": float(model.card["weights_nonzero"]),
+                "baseline_positive_share": model.card["baseline"]["positive_share"],
+            }
+        )
+        mlflow.log_dict(report, "train_report.json")
+        log_model(paths.model_dir)
+        log.info("tracked training run %s at %s", run.info.run_id, mlflow.get_tracking_uri())
+        return str(run.info.run_id)
+
+
+def log_evaluation(paths: Paths, run_id: str, metrics: dict[str, float], artifacts: list[Path]) -> None:
+    """Add test-set metrics and plots to the training run ``run_id``."""
+    import mlflow
+
+    configure(paths)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="evaluation")

@@ -1,0 +1,230 @@
+"""Train the NBSVM-family model: choose hyper-parameters on validation, refit on all of train.
+
+The core (:func:`fit_nbsvm`, :func:`search`) is pure: arrays in, weights out. :func:`run` wraps it
+with the stage's I/O: read the splits, write the model artifact and ``reports/train.json``, and
+track the run in MLflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sentiment_mlops import features
+from sentiment_mlops.config import Params, Paths
+from sentiment_mlops.features import FeaturizerSpec
+from sentiment_mlops.io import atomic_write_json
+from sentiment_mlops.model import SentimentModel, seen_bitmap, sigmoid
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One hyper-parameter setting and its validation scores."""
+
+    C: float
+    nb_alpha: float
+    beta: float
+    accuracy: float
+    log_loss: float
+
+
+@dataclass
+class Fitted:
+    """Effective weights over all buckets (NB ratio folded in), bias, and the buckets seen in training."""
+
+    weights: np.ndarray
+    bias: float
+    seen_buckets: np.ndarray
+
+
+class _Prepared:
+    """Training matrix compacted to the buckets kept by ``min_df`` (done once per search)."""
+
+    def __init__(self, X: csr_matrix, y: np.ndarray, min_df: int) -> None:
+        self.seen = np.unique(X.indices)
+        compact = X[:, self.seen].tocsc()
+        df = np.diff(compact.indptr)  # binary or not, a column's stored entries = its document count
+        keep = df >= min_df
+        self.columns = self.seen[keep]
+        self.A = compact[:, keep].tocsr()
+        self.y = y
+
+    def nb_ratio(self, alpha: float) -> np.ndarray:
+        """Log-count ratio r = log((p/|p|) / (q/|q|)) with smoothing ``alpha`` (Wang & Manning 2012)."""
+        p = alpha + np.asarray(self.A[self.y == 1].sum(axis=0)).ravel()
+        q = alpha + np.asarray(self.A[self.y == 0].sum(axis=0)).ravel()
+        return np.log((p / p.sum()) / (q / q.sum()))
+
+
+def _fit_lr(A: csr_matrix, y: np.ndarray, C: float, max_iter: int) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    # The dual liblinear solver is fast when features far outnumber reviews, as here.
+    lr = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=max_iter)
+    lr.fit(A, y)
+    return lr.coef_.ravel().astype(np.float64), float(lr.intercept_[0])
+
+
+def _interpolate(w: np.ndarray, beta: float) -> np.ndarray:
+    """NBSVM interpolation w' = (1 - beta) * mean|w| + beta * w (beta = 1 keeps w)."""
+    return (1.0 - beta) * np.abs(w).mean() + beta * w
+
+
+def _expand(prep: _Prepared, r: np.ndarray, w: np.ndarray, bias: float, n_features: int) -> Fitted:
+    weights = np.zeros(n_features, dtype=np.float32)
+    weights[prep.columns] = (r * w).astype(np.float32)
+    return Fitted(weights, bias, prep.seen)
+
+
+def fit_nbsvm(
+    X: csr_matrix, y: np.ndarray, *, C: float, nb_alpha: float, beta: float, min_df: int, max_iter: int
+) -> Fitted:
+    """Fit one model on the binarised hashed n-gram matrix ``X`` with labels ``y`` (0/1)."""
+    prep = _Prepared(X, y, min_df)
+    r = prep.nb_ratio(nb_alpha)
+    w, bias = _fit_lr(prep.A.multiply(r).tocsr(), y, C, max_iter)
+    return _expand(prep, r, _interpolate(w, beta), bias, X.shape[1])
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def search(
+    X_train: csr_matrix, y_train: np.ndarray, X_val: csr_matrix, y_val: np.ndarray, params: Params
+) -> list[Candidate]:
+    """Score every (C, nb_alpha, beta) of params.train on the validation split, best first."""
+    tp = params.train
+    prep = _Prepared(X_train, y_train, params.features.min_df)
+    X_val_kept = X_val[:, prep.columns].tocsr()
+    results: list[Candidate] = []
+    for alpha in tp.nb_alpha:
+        r = prep.nb_ratio(alpha)
+        A = prep.A.multiply(r).tocsr()
+        B = X_val_kept.multiply(r).tocsr()
+        for C in tp.C:
+            started = time.perf_counter()
+            w, bias = _fit_lr(A, y_train, C, tp.max_iter)
+            for beta in tp.beta:
+                p = sigmoid(B @ _interpolate(w, beta) + bias)
+                acc = float(np.mean((p >= 0.5) == y_val))
+                results.append(Candidate(C, alpha, beta, acc, _log_loss(y_val, p)))
+            log.info(
+                "C=%g nb_alpha=%g: best validation accuracy %.4f (%.1fs)",
+                C,
+                alpha,
+                max(c.accuracy for c in results[-len(tp.beta) :]),
+                time.perf_counter() - started,
+            )
+    # Highest accuracy; ties go to the lower log loss, then to the simpler (smaller C) model.
+    return sorted(results, key=lambda c: (-c.accuracy, c.log_loss, c.C))
+
+
+def _sha256_of(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def drift_baseline(model: SentimentModel, reviews: list[str], bins: int = 20) -> dict[str, Any]:
+    """Prediction statistics on unlabelled reviews: what the live traffic is compared against."""
+    scores = model.score(reviews)
+    proba = sigmoid(scores.logits)
+    hist, _ = np.histogram(proba, bins=bins, range=(0.0, 1.0))
+    return {
+        "source": "unsup",
+        "reviews": len(reviews),
+        "positive_share": round(float(np.mean(proba >= 0.5)), 6),
+        "mean_probability": round(float(np.mean(proba)), 6),
+        "probability_histogram": (hist / max(1, len(reviews))).round(6).tolist(),
+        "unseen_ngram_share": round(float(scores.n_unseen.sum() / max(1, scores.n_ngrams.sum())), 6),
+        "median_tokens": float(np.median(scores.n_tokens)),
+    }
+
+
+def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
+    """The ``train`` stage: search on validation, refit, save the model, report, track in MLflow."""
+    from sentiment_mlops import data
+
+    started = time.perf_counter()
+    spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
+    train_df, val_df = data.read_split(paths, "train"), data.read_split(paths, "validation")
+    X_train = features.featurize(train_df["text"].tolist(), spec)
+    X_val = features.featurize(val_df["text"].tolist(), spec)
+    y_train, y_val = train_df["label"].to_numpy(np.int64), val_df["label"].to_numpy(np.int64)
+    log.info("featurised %d + %d reviews in %.1fs", len(y_train), len(y_val), time.perf_counter() - started)
+
+    ranked = search(X_train, y_train, X_val, y_val, params)
+    best = ranked[0]
+    log.info(
+        "chosen on validation: C=%g nb_alpha=%g beta=%g accuracy=%.4f",
+        best.C,
+        best.nb_alpha,
+        best.beta,
+        best.accuracy,
+    )
+
+    if params.train.refit_on_full_train:
+        from scipy.sparse import vstack
+
+        X_fit, y_fit = vstack([X_train, X_val]).tocsr(), np.concatenate([y_train, y_val])
+    else:
+        X_fit, y_fit = X_train, y_train
+    fitted = fit_nbsvm(
+        X_fit,
+        y_fit,
+        C=best.C,
+        nb_alpha=best.nb_alpha,
+        beta=best.beta,
+        min_df=params.features.min_df,
+        max_iter=params.train.max_iter,
+    )
+
+    data_sha = _sha256_of(paths.processed / "train.parquet", paths.processed / "validation.parquet")
+    card: dict[str, Any] = {
+        "name": params.registry.model_name,
+        "architecture": "NB-weighted hashed n-grams + logistic regression (NBSVM family)",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": {"features": params.features.model_dump(), "train": params.train.model_dump()},
+        "chosen": {"C": best.C, "nb_alpha": best.nb_alpha, "beta": best.beta},
+        "training_data_sha256": data_sha,
+        "training_reviews": len(y_fit),
+        "validation": {"accuracy": best.accuracy, "log_loss": best.log_loss},
+        "weights_nonzero": int(np.count_nonzero(fitted.weights)),
+    }
+    model = SentimentModel(
+        spec, fitted.weights, fitted.bias, seen_bitmap(fitted.seen_buckets, spec.n_features), card
+    )
+    model.card["version"] = hashlib.sha256(fitted.weights.tobytes()).hexdigest()[:12]
+    model.card["baseline"] = drift_baseline(model, data.read_split(paths, "unsup")["text"].tolist())
+
+    report = {
+        "chosen": asdict(best),
+        "search": [asdict(c) for c in ranked],
+        "seconds": round(time.perf_counter() - started, 1),
+        "weights_nonzero": card["weights_nonzero"],
+    }
+    model.save(paths.model_dir)
+    if track:
+        from sentiment_mlops import tracking
+
+        model.card["mlflow_run_id"] = tracking.log_training(paths, params, model, report)
+        model.write_card(paths.model_dir)
+    atomic_write_json(paths.reports / "train.json", report)
+    log.info("model %s saved to %s in %.1fs", model.version, paths.model_dir, time.perf_counter() - started)
+    return model
