@@ -52,3 +52,28 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def small_project(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) -> Path:
+    """A project folder where the real pipeline ran (no MLflow) on a 2,000-review sample per split.
+
+    ``<folder>/models/model`` holds a real trained model; tests that need a model use it.
+    """
+    from sentiment_mlops import data, evaluate, train
+    from sentiment_mlops.config import Paths, load_params
+
+    root = tmp_path_factory.mktemp("small-project")
+    (root / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
+    paths, params = Paths(root), load_params(root / "params.yaml")
+    data.ingest(paths, params, source=str(imdb_archive), sample=2000)
+    data.split(paths, params)
+    train.run(paths, params, track=False)
+    evaluate.run(paths, params, track=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(small_project: Path) -> Path:
+    """A real model trained on a 2,000-review sample (see ``small_project``)."""
+    return small_project / "models" / "model"
