@@ -1,0 +1,201 @@
+"""The JSON API (``/v1``), probes, version, metrics, OpenAPI document and the web page."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from sentiment_mlops import __version__
+from sentiment_mlops.model import LABELS, sigmoid
+from sentiment_mlops.serving.errors import (
+    ApiError,
+    InvalidInputError,
+    InvalidJSONError,
+    UnsupportedMediaTypeError,
+)
+from sentiment_mlops.serving.schemas import Limits, check_texts, parse_predict
+
+bp = Blueprint("api", __name__)
+
+JSON_TYPE = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+PAGE_TOP_K = 12
+_WORD = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff]+(?:'[A-Za-z0-9\u0080-\U0010ffff]+)*")
+
+
+class _NonFiniteNumberError(Exception):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _reject_constant(literal: str) -> Any:
+    raise _NonFiniteNumberError(literal)
+
+
+def read_json(allow_untyped: bool = False) -> Any:
+    """The parsed JSON body. ``allow_untyped``: also accept a body sent without a Content-Type
+    (tritonclient sends none); any other type than JSON is a 415."""
+    mimetype = request.mimetype
+    if mimetype != JSON_TYPE and not (allow_untyped and not mimetype):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type must be {JSON_TYPE}, got {request.content_type or 'none'!r}"
+        )
+    body = request.get_data(cache=False)  # raises 413 before reading if Content-Length is too big
+    if not body:
+        raise InvalidJSONError("request body is empty; send a JSON object")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except _NonFiniteNumberError as exc:
+        raise InvalidInputError(f"{exc.literal} is not a valid JSON number") from None
+    except RecursionError:
+        raise InvalidJSONError("JSON is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise InvalidJSONError("request body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise InvalidJSONError(f"invalid JSON: {exc}") from None
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype=JSON_TYPE)
+
+
+def _state() -> Any:
+    from sentiment_mlops.serving.app import model_state
+
+    return model_state(current_app)
+
+
+def _limits() -> Limits:
+    limits: Limits = current_app.config["LIMITS"]
+    return limits
+
+
+def score_texts(texts: list[str]) -> tuple[Any, list[float]]:
+    """Score a batch in one call, record its metrics; return ``(model_info, probabilities)``."""
+    state = _state()
+    model, info = state.get()
+    scores = model.score(texts)
+    proba = sigmoid(scores.logits)
+    state.metrics.observe_scores(proba, scores.n_tokens, scores.n_ngrams, scores.n_unseen)
+    return (model, info), proba.tolist()
+
+
+def label_of(p: float) -> str:
+    return LABELS[int(p >= 0.5)]
+
+
+@bp.post("/v1/predict")
+def predict() -> Response:
+    texts, req = parse_predict(read_json(), _limits())
+    (model, info), probabilities = score_texts(texts)
+    predictions: list[dict[str, Any]] = [{"label": label_of(p), "probability": p} for p in probabilities]
+    if req.explain:
+        for item, text in zip(predictions, texts, strict=True):
+            item["explanation"] = model.explain(text, top_k=req.top_k)
+    return json_response({"predictions": predictions, "model": {"name": info.name, "version": info.version}})
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    state = _state()
+    if not state.ready:
+        return json_response({"status": "not ready", "reason": "no model is loaded"}, 503)
+    _, info = state.get()
+    return json_response({"status": "ready", "model": {"name": info.name, "version": info.version}})
+
+
+@bp.get("/version")
+def version() -> Response:
+    _, info = _state().get()
+    return json_response(
+        {
+            "package": __version__,
+            "model": {
+                "name": info.name,
+                "version": info.version,
+                "alias": info.alias,
+                "featurizer_version": info.featurizer_version,
+            },
+        }
+    )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body, content_type = _state().metrics.render()
+    return Response(body, content_type=content_type)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    from sentiment_mlops.serving.openapi import openapi_document
+
+    doc = current_app.config.get("OPENAPI_DOC")
+    if doc is None:
+        doc = current_app.config["OPENAPI_DOC"] = json.dumps(openapi_document(_limits()))
+    return Response(doc, mimetype=JSON_TYPE)
+
+
+# --- the web page -----------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html", text="", result=None, error=None, limits=_limits())
+
+
+@bp.post("/predict")
+def predict_form() -> tuple[str, int]:
+    if request.mimetype not in FORM_TYPES:
+        raise UnsupportedMediaTypeError(f"Content-Type must be one of {', '.join(FORM_TYPES)} (an HTML form)")
+    text = request.form.get("text", "")
+    try:
+        check_texts([text], _limits(), "text")
+    except ApiError as exc:
+        page = render_template("index.html", text=text, result=None, error=exc.message, limits=_limits())
+        return page, exc.status
+    (model, _info), (p,) = score_texts([text])
+    explanation = model.explain(text, top_k=PAGE_TOP_K)
+    result = {
+        "label": label_of(p),
+        "probability": p,
+        "confidence": p if p >= 0.5 else 1.0 - p,
+        "explanation": explanation,
+        "segments": highlight(text, explanation),
+    }
+    return render_template("index.html", text=text, result=result, error=None, limits=_limits()), 200
+
+
+def highlight(text: str, explanation: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """Split ``text`` into ``(piece, "pos" | "neg" | None)``: words of the strongest n-grams marked
+    by the sign of the strongest n-gram they belong to (the case-folded word is matched)."""
+    strength: dict[str, float] = {}
+    floor = 0.2 * max((abs(float(item["weight"])) for item in explanation), default=0.0)
+    for item in explanation:
+        w = float(item["weight"])
+        if abs(w) < floor:  # weak n-grams would colour filler words ("the", "a")
+            continue
+        for word in str(item["ngram"]).split():
+            if abs(w) > abs(strength.get(word, 0.0)):
+                strength[word] = w
+    segments: list[tuple[str, str | None]] = []
+    pos = 0
+    for match in _WORD.finditer(text):
+        if match.start() > pos:
+            segments.append((text[pos : match.start()], None))
+        weight = strength.get(match.group().lower())
+        kind = None if weight is None else ("pos" if weight > 0 else "neg")
+        segments.append((match.group(), kind))
+        pos = match.end()
+    if pos < len(text):
+        segments.append((text[pos:], None))
+    return segments

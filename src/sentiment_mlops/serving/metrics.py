@@ -1,0 +1,198 @@
+"""Prometheus metrics of the API (the contract is docs/metrics.md), exact across gunicorn workers.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``sentiment serve`` sets it), every process writes its
+samples to memory-mapped files there and ``/metrics`` merges them: counters and histograms add up,
+``app_requests_in_flight`` sums live processes, model gauges take the maximum. prometheus_client
+picks its storage when first imported, so the variable must be set before that (gunicorn's config
+module does it before the app is imported).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prom_multiprocess
+
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
+PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+TOKEN_BUCKETS = (10, 25, 50, 100, 200, 400, 800, 1600, 3200)
+OTHER_ENDPOINT = "other"
+_RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def endpoint_label(rule: str | None) -> str:
+    """The route template in OpenAPI style (``/v2/models/{name}/infer``); unknown paths -> ``other``."""
+    if rule is None:
+        return OTHER_ENDPOINT
+    return _RULE_ARG.sub(r"{\1}", rule)
+
+
+class Metrics:
+    """The API's metric families, registered in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "app_request_count", "HTTP requests answered", ["method", "endpoint", "http_status"], registry=r
+        )
+        self.latency = Histogram(
+            "app_request_latency_seconds",
+            "Time to answer an HTTP request",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "app_requests_in_flight", "Requests being handled now", registry=r, multiprocess_mode="livesum"
+        )
+        self.predictions = Counter(
+            "model_prediction_count", "Reviews scored, by predicted class", ["prediction"], registry=r
+        )
+        self.probability = Histogram(
+            "model_positive_probability",
+            "Predicted probability of positive",
+            buckets=PROBABILITY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Histogram(
+            "model_input_tokens", "Tokens per scored review", buckets=TOKEN_BUCKETS, registry=r
+        )
+        self.ngrams = Counter("model_ngrams", "N-grams seen in scored reviews", registry=r)
+        self.unseen = Counter(
+            "model_unseen_ngrams", "N-grams of scored reviews never seen in training", registry=r
+        )
+        self.info = Gauge(
+            "model_info",
+            "The model being served (value 1)",
+            ["model_name", "version", "alias", "featurizer_version"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.ready = Gauge(
+            "model_ready", "1 once a model is loaded and answering", registry=r, multiprocess_mode="max"
+        )
+        self.baseline_positive_share = Gauge(
+            "model_baseline_positive_share",
+            "Share of positive predictions on held-out data, from the model card",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.reloads = Counter("model_reload", "Model reloads on SIGHUP", ["outcome"], registry=r)
+        # Children cached so the hot path does a dict lookup, not a .labels() call per sample.
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._latency_children: dict[tuple[str, str], Any] = {}
+        self._negative = self.predictions.labels(prediction="negative")
+        self._positive = self.predictions.labels(prediction="positive")
+        self._info_labels: tuple[str, str, str, str] | None = None
+        for outcome in ("success", "failure"):
+            self.reloads.labels(outcome=outcome)
+
+    def observe_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        key = (method, endpoint, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(method, endpoint, str(status))
+        counter.inc()
+        lkey = (method, endpoint)
+        hist = self._latency_children.get(lkey)
+        if hist is None:
+            hist = self._latency_children[lkey] = self.latency.labels(method, endpoint)
+        hist.observe(seconds)
+
+    def observe_scores(
+        self, probabilities: np.ndarray, n_tokens: np.ndarray, n_ngrams: np.ndarray, n_unseen: np.ndarray
+    ) -> None:
+        """Record one scored batch: class counts, probability and length histograms, unseen share."""
+        positives = int(np.count_nonzero(probabilities >= 0.5))
+        negatives = len(probabilities) - positives
+        if positives:
+            self._positive.inc(positives)
+        if negatives:
+            self._negative.inc(negatives)
+        observe_p = self.probability.observe
+        for p in probabilities.tolist():
+            observe_p(p)
+        observe_t = self.tokens.observe
+        for t in n_tokens.tolist():
+            observe_t(t)
+        self.ngrams.inc(int(n_ngrams.sum()))
+        self.unseen.inc(int(n_unseen.sum()))
+
+    def set_model(self, name: str, version: str, alias: str, featurizer: str, baseline: float | None) -> None:
+        """Publish which model serves; the previous model's info series drops to 0."""
+        labels = (name, version, alias, featurizer)
+        if self._info_labels is not None and self._info_labels != labels:
+            self.info.labels(*self._info_labels).set(0)
+        self.info.labels(*labels).set(1)
+        self._info_labels = labels
+        if baseline is not None:
+            self.baseline_positive_share.set(baseline)
+        self.ready.set(1)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text: merged over all processes in multiprocess mode, else this registry."""
+        if multiprocess_dir():
+            registry = CollectorRegistry()
+            prom_multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def exported_metric_names() -> set[str]:
+    """Names of the metric families the API exports (as listed in docs/metrics.md)."""
+    names = set()
+    for metric in Metrics().registry.collect():
+        suffix = "_total" if metric.type == "counter" else ""
+        names.add(metric.name + suffix)
+    return names
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (its counters and histograms keep counting)."""
+    if multiprocess_dir():
+        prom_multiprocess.mark_process_dead(pid)
+
+
+def clear_multiprocess_dir(path: str | None = None) -> None:
+    """Remove stale sample files left by a previous run (the master calls it before forking)."""
+    folder = path or multiprocess_dir()
+    if not folder:
+        return
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for db in target.glob("*.db"):
+        db.unlink(missing_ok=True)

