@@ -11,6 +11,8 @@ import json
 import logging
 import shutil
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,7 +160,8 @@ class SentimentModel:
             with np.load(weights_path, allow_pickle=False) as npz:
                 indices, values = npz["indices"], npz["values"]
                 bias, seen = float(npz["bias"]), npz["seen"].astype(np.uint8)
-        except (OSError, ValueError, KeyError) as exc:
+        # A truncated or damaged zip raises BadZipFile, zlib.error or EOFError, not OSError.
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise ModelError(f"invalid weights file {weights_path}: {exc}") from exc
         if indices.size and int(indices.max()) >= spec.n_features:
             raise ModelError(f"{weights_path}: a weight index is outside 2**{spec.hash_bits}")
