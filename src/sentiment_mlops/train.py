@@ -70,8 +70,9 @@ class _Prepared:
 def _fit_lr(A: csr_matrix, y: np.ndarray, C: float, max_iter: int) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
-    # The dual liblinear solver is fast when features far outnumber reviews, as here.
-    lr = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=max_iter)
+    # The dual liblinear solver is fast when features far outnumber reviews, as here. It visits the
+    # reviews in a random order: a fixed seed makes the same data give the same weights (and version).
+    lr = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=max_iter, random_state=0)
     lr.fit(A, y)
     return lr.coef_.ravel().astype(np.float64), float(lr.intercept_[0])
 
