@@ -20,9 +20,15 @@ from pathlib import Path
 from typing import Any
 
 # Must happen before prometheus_client is imported anywhere in this process (it picks its
-# storage at import): gunicorn reads this file before it loads the app.
+# storage at import): gunicorn imports this module once, at start, before it preloads the app.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
+# Start from an empty metrics folder (a restarted container keeps its emptyDir): samples of a
+# previous run must not be counted again. Not in ``on_starting``: that runs after the preload,
+# and would delete the samples the master has just written (model gauges).
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+    _stale.unlink(missing_ok=True)
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -60,13 +66,6 @@ logconfig_dict: dict[str, Any] = {
 }
 
 log = logging.getLogger("sentiment_mlops.serving.gunicorn")
-
-
-def on_starting(server: Any) -> None:
-    """Start from an empty metrics folder: samples of a previous run must not be counted again."""
-    from sentiment_mlops.serving.metrics import clear_multiprocess_dir
-
-    clear_multiprocess_dir()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,14 +184,3 @@ def mark_process_dead(pid: int) -> None:
     """Drop a dead worker's live gauges (its counters and histograms keep counting)."""
     if multiprocess_dir():
         prom_multiprocess.mark_process_dead(pid)
-
-
-def clear_multiprocess_dir(path: str | None = None) -> None:
-    """Remove stale sample files left by a previous run (the master calls it before forking)."""
-    folder = path or multiprocess_dir()
-    if not folder:
-        return
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    for db in target.glob("*.db"):
-        db.unlink(missing_ok=True)
