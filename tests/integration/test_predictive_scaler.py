@@ -173,6 +173,8 @@ def scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def _ref(server: str, name: str = "sentiment-api", **extra: str) -> pb.ScaledObjectRef:
     meta = {
+        # KEDA passes the whole trigger metadata, its own keys included.
+        "scalerAddress": "sentiment-scaler.sentiment.svc.cluster.local:6000",
         "serverAddress": server,
         "query": QUERY,
         "step": "60",

@@ -30,12 +30,33 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _load(trace_path: Path, no_outages: bool) -> tuple[Trace, AutoscalingParams]:
-    from sentiment_mlops.autoscaling.config import load_autoscaling
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Override an autoscaling parameter, e.g. --param quantile=0.95 (repeat)."),
+]
+
+
+def _overrides(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise _fail(f"--param expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _load(
+    trace_path: Path, no_outages: bool, params: list[str] | None = None
+) -> tuple[Trace, AutoscalingParams]:
+    from sentiment_mlops.autoscaling.config import load_autoscaling, parse_autoscaling
     from sentiment_mlops.autoscaling.trace import TraceError, read_trace
 
     try:
         cfg = load_autoscaling()
+        overrides = _overrides(params)
+        if overrides:
+            cfg = parse_autoscaling({**cfg.model_dump(), **overrides})
         trace = read_trace(trace_path, outages=() if no_outages else None)
     except (ConfigError, TraceError) as exc:
         raise _fail(str(exc)) from exc
@@ -49,11 +70,12 @@ def simulate(
     no_outages: Annotated[
         bool, typer.Option("--no-outages", help="Do not mark the NASA 1995 outages.")
     ] = False,
+    param: ParamOpt = None,
 ) -> None:
     """Replay TRACE through reactive, predictive and static-peak scaling; write summary.json, table, plot."""
     from sentiment_mlops.autoscaling.simulator import run_simulation, write_reports
 
-    data, cfg = _load(trace, no_outages)
+    data, cfg = _load(trace, no_outages, param)
     if len(data.values) < cfg.min_history_minutes + cfg.horizon_minutes:
         raise _fail(f"{trace} holds {len(data.values)} minutes; need more than {cfg.min_history_minutes}")
     result = run_simulation(data, cfg)
@@ -74,12 +96,13 @@ def backtest(
     trace: TraceOpt,
     horizon: Annotated[list[int] | None, typer.Option("--horizon", help="Minutes ahead (repeat).")] = None,
     no_outages: Annotated[bool, typer.Option("--no-outages")] = False,
+    param: ParamOpt = None,
 ) -> None:
     """Walk-forward forecast errors (sMAPE, MAPE) of Holt-Winters vs seasonal-naive and last-value."""
     from sentiment_mlops.autoscaling.forecaster import forecast_errors, walk_forward
     from sentiment_mlops.autoscaling.simulator import forecast_settings
 
-    data, cfg = _load(trace, no_outages)
+    data, cfg = _load(trace, no_outages, param)
     results = {}
     for h in horizon or [cfg.horizon_minutes]:
         if h < 1:

@@ -36,6 +36,8 @@ class AutoscalingParams(BaseModel):
     sync_period_s: int = Field(15, ge=1)
     tolerance: float = Field(0.1, ge=0, lt=1)
     scale_down_stabilisation_s: int = Field(300, ge=0)
+    scale_down_percent: float = Field(100.0, gt=0, le=100)
+    scale_down_period_s: int = Field(15, ge=1)
     # Forecaster.
     horizon_minutes: int = Field(5, ge=1, le=360)
     quantile: float = Field(0.9, gt=0.5, lt=1)

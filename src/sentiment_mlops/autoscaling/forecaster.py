@@ -171,7 +171,7 @@ def walk_forward(
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(refits, desc="walk-forward fits", unit="fit")
+        iterator = tqdm(refits, desc="walk-forward fits", unit="fit", mininterval=2.0)
     for fit_at in iterator:
         model = fit(y[:fit_at], settings, horizon)
         fits += 1

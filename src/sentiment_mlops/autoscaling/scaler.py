@@ -63,6 +63,13 @@ class TriggerMetadata(BaseModel):
     stream_interval_seconds: float = Field(30.0, alias="streamIntervalSeconds", gt=0)
 
 
+# KEDA passes the trigger's whole metadata, including its own connection settings for the
+# external trigger; those are KEDA's business, not the forecaster's.
+KEDA_KEYS = frozenset(
+    {"scalerAddress", "caCert", "tlsCertFile", "tlsClientCert", "tlsClientKey", "unsafeSsl", "enableTLS"}
+)
+
+
 class BadMetadataError(ValueError):
     """The trigger metadata is missing a key or holds a bad value."""
 
@@ -77,7 +84,7 @@ def parse_metadata(raw: dict[str, str], cfg: AutoscalingParams) -> TriggerMetada
         "historyDays": min(cfg.fit_window_days, 7.5),
         "refitMinutes": cfg.refit_minutes,
     }
-    merged.update(raw)
+    merged.update({k: v for k, v in raw.items() if k not in KEDA_KEYS})
     try:
         return TriggerMetadata.model_validate(merged)
     except ValidationError as exc:

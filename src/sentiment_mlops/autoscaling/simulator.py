@@ -6,7 +6,9 @@ Modelled (Kubernetes HPA v2 defaults, KEDA external metrics):
   ``desired = ceil(metric / target)``, unless ``|metric / (target * current) - 1| <= tolerance``;
   several triggers: the largest desired wins;
 * scale-up: at most ``max(2 * current, current + 4)`` per sync (100 % or 4 pods per 15 s);
-* scale-down: the largest recommendation of the last ``scale_down_stabilisation_s`` seconds;
+* scale-down: the largest recommendation of the last ``scale_down_stabilisation_s`` seconds,
+  and at most ``scale_down_percent`` % of the pods per ``scale_down_period_s`` (100 % per 15 s is
+  the HPA default; the deployed ScaledObject uses 25 % per 60 s);
 * a new pod serves after ``startup_delay_s``; a removed pod stops at once (pending ones first);
 * replicas stay within ``[min_replicas, max_replicas]``.
 
@@ -67,6 +69,7 @@ def run_hpa(
     current = min(max(first, cfg.min_replicas), cfg.max_replicas)
     pods: list[float] = [0.0] * current  # ready-at times, oldest first
     recs: deque[tuple[float, int]] = deque()
+    removed: deque[tuple[float, int]] = deque()
     events = 0
     window = cfg.scale_down_stabilisation_s
     for k in range(ticks):
@@ -79,13 +82,19 @@ def run_hpa(
         recs.append((now, desired))
         while recs[0][0] <= now - window:
             recs.popleft()
+        while removed and removed[0][0] <= now - cfg.scale_down_period_s:
+            removed.popleft()
         if desired < current:
             desired = min(current, max(r for _, r in recs))
+            # Percent policy: period-start replicas = current + pods removed within the period.
+            start = current + sum(n for _, n in removed)
+            desired = max(desired, math.ceil(start * (1 - cfg.scale_down_percent / 100) - 1e-9))
         elif desired > current:
             desired = min(desired, max(2 * current, current + 4))
         if desired > current:
             pods.extend([now + cfg.startup_delay_s] * (desired - current))
         elif desired < current:
+            removed.append((now, current - desired))
             pods.sort()
             del pods[desired:]  # pending (latest ready-at) pods go first
         if desired != current:
@@ -228,6 +237,11 @@ def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) 
                 reactive["underprovisioned_minutes"], predictive["underprovisioned_minutes"]
             ),
             "replica_hours_increase": predictive["replica_hours"] / reactive["replica_hours"] - 1,
+            **(
+                _compare(reactive["heldout"], predictive["heldout"], "_heldout")
+                if "heldout" in reactive
+                else {}
+            ),
         },
         "forecast": {
             "horizon_minutes": cfg.horizon_minutes,
@@ -236,6 +250,15 @@ def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) 
             "errors_heldout": forecast_errors(demand, wf, heldout_mask),
         },
         "_series": {"demand": demand, "runs": runs, "outage": trace.outage, "index": index},
+    }
+
+
+def _compare(reactive: dict[str, Any], predictive: dict[str, Any], suffix: str) -> dict[str, Any]:
+    return {
+        f"underprovisioned_minutes_reduction{suffix}": _reduction(
+            reactive["underprovisioned_minutes"], predictive["underprovisioned_minutes"]
+        ),
+        f"replica_hours_increase{suffix}": predictive["replica_hours"] / reactive["replica_hours"] - 1,
     }
 
 
