@@ -40,7 +40,7 @@ SHA256_ENV = "SENTIMENT_DATA_SHA256"
 
 INTERIM_SPLITS = ("train", "test", "unsup")
 PROCESSED_SPLITS = ("train", "validation", "test")
-COLUMNS = ("id", "text", "stars", "label")
+COLUMNS = ("id", "text", "stars", "label", "movie")
 
 # Folders of the archive and what they hold: (split, label).
 _FOLDERS: dict[tuple[str, str], tuple[str, int]] = {
@@ -51,6 +51,9 @@ _FOLDERS: dict[tuple[str, str], tuple[str, int]] = {
     ("train", "unsup"): ("unsup", -1),
 }
 _MEMBER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+# urls_<sentiment>.txt: line k is the IMDB page of the movie that review k is about.
+_URLS = re.compile(r"^(?:\./)?aclImdb/(train|test)/urls_(pos|neg|unsup)\.txt$")
+_MOVIE = re.compile(r"/title/(tt\d+)/")
 
 # The published dataset: 12,500 positive and 12,500 negative reviews in train and in test, 50,000 unlabelled.
 EXPECTED_LABEL_COUNTS: dict[str, dict[int, int]] = {
@@ -65,6 +68,8 @@ _SCHEMA = pa.schema(
         pa.field("text", pa.large_string(), nullable=False),
         pa.field("stars", pa.int8(), nullable=False),
         pa.field("label", pa.int8(), nullable=False),
+        # The IMDB title id (tt...) the review is about: validation is split by movie, as test is.
+        pa.field("movie", pa.string(), nullable=False),
     ]
 )
 
@@ -148,6 +153,7 @@ def _read_archive(path: Path) -> dict[str, pd.DataFrame]:
     """Stream the archive once and return one frame of reviews per split, sorted by id."""
     rows: dict[str, list[tuple[str, int, str, int, int]]] = {split: [] for split in INTERIM_SPLITS}
     seen_folders: set[tuple[str, str]] = set()
+    movies: dict[tuple[str, str], list[str]] = {}
     try:
         with (
             path.open("rb") as raw,
@@ -159,6 +165,13 @@ def _read_archive(path: Path) -> dict[str, pd.DataFrame]:
             tarfile.open(fileobj=unzipped, mode="r|") as tar,
         ):
             for member in tar:
+                urls = _URLS.match(member.name)
+                if urls and member.isfile():
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    lines = handle.read().decode("utf-8", errors="replace").splitlines()
+                    movies[(urls[1], urls[2])] = [m[1] if (m := _MOVIE.search(u)) else "" for u in lines]
+                    continue
                 match = _MEMBER.match(member.name)
                 if not match or not member.isfile():
                     continue  # README, imdb.vocab, urls_*.txt, folders
@@ -198,9 +211,17 @@ def _read_archive(path: Path) -> dict[str, pd.DataFrame]:
                 # Stars above 127 would wrap in int8; clip so validation sees them out of range.
                 "stars": pd.Series(np.minimum([r[3] for r in items], 127), dtype="int8"),
                 "label": pd.Series([r[4] for r in items], dtype="int8"),
+                "movie": pd.Series([_movie_of(r[0], r[1], movies) for r in items], dtype="str"),
             }
         )
     return frames
+
+
+def _movie_of(review_id: str, num: int, movies: dict[tuple[str, str], list[str]]) -> str:
+    """The review's IMDB title id; a review whose movie is not listed is its own group."""
+    folder, sentiment, _ = review_id.split("/")
+    listed = movies.get((folder, sentiment), [])
+    return (listed[num] if num < len(listed) else "") or review_id
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -231,6 +252,7 @@ def _schema(split: str) -> Any:
             "text": pdv.Column("str", pdv.Check(lambda s: s.str.strip().str.len() > 0, name="empty text")),
             "stars": pdv.Column("int8", pdv.Check(lambda s: s.between(0, 10), name="stars outside 0-10")),
             "label": pdv.Column("int8", pdv.Check.isin(labels, name=f"label not in {labels}")),
+            "movie": pdv.Column("str", pdv.Check(lambda s: s.str.len() > 0, name="empty movie")),
         },
         checks=[pdv.Check(consistent, name="label inconsistent with stars")],
         strict=True,
@@ -393,12 +415,15 @@ def ingest(
 
 
 def split(paths: Paths, params: Params) -> dict[str, Path]:
-    """Carve a stratified, seeded validation split out of train; copy test unchanged.
+    """Carve a validation split out of train, stratified by label and grouped by movie; copy test.
 
+    Test reviews are about other movies than train's, so validation holds out whole movies too:
+    a random split lets movie-specific n-grams (names, titles) inflate validation accuracy and
+    favour weaker regularisation. ``validation_fraction`` is rounded to 1/k for k-fold grouping.
     Writes ``processed/{train,validation,test}.parquet``; the same inputs and parameters give
     byte-identical files.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import StratifiedGroupKFold
 
     train = _read(paths.interim / "train.parquet", "train")
     test_src = paths.interim / "test.parquet"
@@ -407,13 +432,15 @@ def split(paths: Paths, params: Params) -> dict[str, Path]:
     labels = set(train["label"].unique().tolist())
     if not labels <= {0, 1} or len(labels) < 2:
         raise DataError(f"train split must hold labels 0 and 1 to stratify on, found {sorted(labels)}")
+    if "movie" not in train.columns:
+        raise DataError("train split has no 'movie' column: rerun the ingest stage")
 
-    fit_idx, val_idx = train_test_split(
-        np.arange(len(train)),
-        test_size=params.split.validation_fraction,
-        stratify=train["label"].to_numpy(),
-        random_state=params.split.seed,
-    )
+    folds = max(2, round(1 / params.split.validation_fraction))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=params.split.seed)
+    try:
+        fit_idx, val_idx = next(splitter.split(train, train["label"].to_numpy(), train["movie"].to_numpy()))
+    except ValueError as exc:  # fewer movies than folds
+        raise DataError(f"cannot split train into {folds} folds by movie: {exc}") from exc
     out = paths.processed
     outputs = {
         "train": write_parquet(train.iloc[np.sort(fit_idx)], out / "train.parquet"),

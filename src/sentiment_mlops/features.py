@@ -29,6 +29,10 @@ _ORDER_SEED = np.uint64(text.ORDER_SEED)
 _FOLD_PRIME = np.uint64(text.FOLD_PRIME)
 _AVALANCHE_PRIME = np.uint64(text.AVALANCHE_PRIME)
 _MAX_TAG = text.MAX_TAG_BYTES
+_ELLIPSIS_HASH = np.uint64(text.token_hash(text.ELLIPSIS))
+# Lookup table: which single bytes are punctuation tokens (numba has no set literals).
+_PUNCT_TOKEN = np.zeros(256, dtype=np.bool_)
+_PUNCT_TOKEN[list(text.PUNCTUATION_TOKENS)] = True
 
 
 def encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,9 +103,19 @@ def _token_hashes(buf: np.ndarray, start: int, end: int) -> np.ndarray:
                 out[n] = h
                 n += 1
                 in_word = False
-            if c == 33 or c == 63:  # noqa: PLR1714 - '!' and '?' are tokens of their own (numba: no set literal)
-                g = _FNV_OFFSET
-                out[n] = (g ^ np.uint64(c)) * _FNV_PRIME
+            if c == 46:  # '.': alone a token; a run of two or more is the token "..."
+                run = 1
+                while i + run < end and buf[i + run] == 46:
+                    run += 1
+                if run >= 2:
+                    out[n] = _ELLIPSIS_HASH
+                    i += run
+                    n += 1
+                    continue
+                out[n] = (_FNV_OFFSET ^ np.uint64(c)) * _FNV_PRIME
+                n += 1
+            elif _PUNCT_TOKEN[c]:
+                out[n] = (_FNV_OFFSET ^ np.uint64(c)) * _FNV_PRIME
                 n += 1
         i += 1
     if in_word:

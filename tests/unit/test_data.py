@@ -105,8 +105,12 @@ def test_ingest_writes_typed_parquet_and_manifest(paths: Paths, archive: Path) -
 
     assert out == {s: paths.interim / f"{s}.parquet" for s in ("train", "test", "unsup")}
     train = pd.read_parquet(out["train"])
-    assert list(train.columns) == ["id", "text", "stars", "label"]
-    assert [str(t) for t in train.dtypes] == ["str", "str", "int8", "int8"]
+    assert list(train.columns) == ["id", "text", "stars", "label", "movie"]
+    assert [str(t) for t in train.dtypes] == ["str", "str", "int8", "int8", "str"]
+    # train/urls_pos.txt lists the movie of review 0 only; the others are their own group.
+    movies = train.set_index("id")["movie"]
+    assert movies["train/pos/0"] == "tt0000001"
+    assert movies["train/pos/1"] == "train/pos/1"
     assert train["id"].tolist() == [f"train/neg/{i}" for i in range(4)] + [f"train/pos/{i}" for i in range(4)]
     assert train.set_index("id").loc["train/pos/3", "stars"] == 10
     assert set(train.loc[train["id"].str.contains("/pos/"), "label"]) == {1}

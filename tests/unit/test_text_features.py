@@ -27,6 +27,9 @@ EDGE_CASES = [
     "emoji 😀 and surrogate \ud800 stay words",
     "tabs\tand\nnew lines\r\nsplit",
     "numbers 10/10 and 7.5",
+    "Wait... what?! .... . .. end.",
+    '(sigh) - "great" *spoiler*, well; ok: fine',
+    "trailing dots..",
 ]
 
 
@@ -59,6 +62,23 @@ def test_tokenizer_rules() -> None:
     ]
     assert text.tokenize("<i>x</i>y") == [b"x", b"y"]
     assert text.tokenize("'quoted' rock'n'roll") == [b"quoted", b"rock'n'roll"]
+    assert text.tokenize('Wait.... what?! (sigh) "fine", 7.5') == [
+        b"wait",
+        b"...",
+        b"what",
+        b"?",
+        b"!",
+        b"(",
+        b"sigh",
+        b")",
+        b'"',
+        b"fine",
+        b'"',
+        b",",
+        b"7",
+        b".",
+        b"5",
+    ]
 
 
 def test_ngram_hash_depends_on_order() -> None:
