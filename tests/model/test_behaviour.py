@@ -1,0 +1,160 @@
+"""Behavioural tests of the model trained on the full IMDB training data (CheckList-style).
+
+Minimum functionality (clear sentences), negation, invariance to neutral substitutions, and
+directional expectations. Each threshold is what a user of a sentiment model relies on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentiment_mlops.model import SentimentModel
+
+pytestmark = pytest.mark.slow
+
+CLEAR_POSITIVE = [
+    "This movie was wonderful, I loved every minute of it.",
+    "A brilliant film with superb acting and a beautiful story.",
+    "One of the best movies I have ever seen. Highly recommended!",
+    "The performances are excellent and the direction is outstanding.",
+    "An absolute masterpiece, moving and funny at the same time.",
+    "I really enjoyed this film, great fun from start to finish.",
+    "A delightful, charming movie that the whole family will love.",
+    "Superb cinematography, a great script and a perfect cast.",
+    "This is a touching and beautifully made film. 10/10.",
+    "Fantastic! I would happily watch it again.",
+]
+CLEAR_NEGATIVE = [
+    "This movie was terrible, a complete waste of time.",
+    "The worst film I have ever seen. Awful acting and a stupid plot.",
+    "Boring, predictable and far too long. Avoid it.",
+    "The script is dreadful and the acting is even worse.",
+    "I hated every minute of this mess.",
+    "A dull, pointless film with no redeeming qualities.",
+    "Horrible dialogue, bad effects and a laughable story.",
+    "Save your money, this garbage is not worth watching.",
+    "What a disappointment: poorly written and badly directed. 1/10.",
+    "Unwatchable. I walked out after half an hour.",
+]
+
+# Positive statements and their plain negations, as reviewers write them.
+NEGATIONS = [
+    ("The film was good.", "The film was not good."),
+    ("This is a good movie.", "This is not a good movie."),
+    ("It was a good film.", "It was not a good film."),
+    ("It was worth watching.", "It was not worth watching."),
+    ("I would recommend this film.", "I would not recommend this film."),
+    ("The movie was funny.", "The movie was not funny."),
+    ("The jokes were funny.", "The jokes were not funny."),
+    ("The story was interesting.", "The story was not interesting."),
+    ("The acting was convincing.", "The acting was not convincing."),
+    ("The characters were believable.", "The characters were not believable."),
+    ("I liked this movie.", "I didn't like this movie."),
+    ("I enjoyed it.", "I didn't enjoy it."),
+]
+
+# Templates whose slot holds a word that says nothing about the film's quality.
+NEUTRAL_SLOTS = {
+    "names": (
+        [
+            "{} gives a wonderful performance in this film.",
+            "{} is awful as the villain.",
+            "I watched it with {} and we both thought it was fine.",
+        ],
+        ["Tom Hanks", "Meryl Streep", "Denzel Washington", "Julia Roberts", "Kenji Watanabe", "Priya Sharma"],
+    ),
+    "cities": (
+        [
+            "The movie was shot in {} and it looks great.",
+            "I saw this in a cinema in {}; it was dull.",
+            "The story takes place in {} and the acting is fine.",
+        ],
+        ["Paris", "London", "Chicago", "Tokyo", "Berlin", "Toronto", "Madrid"],
+    ),
+    "minutes": (
+        [
+            "The film runs {} minutes and I enjoyed every one of them.",
+            "At {} minutes it drags badly.",
+            "The movie is {} minutes long.",
+        ],
+        ["85", "95", "104", "120", "132", "150"],
+    ),
+}
+
+
+def _p(model: SentimentModel, texts: list[str]) -> np.ndarray:
+    return model.predict_proba(texts)
+
+
+def test_clear_sentences(full_model: SentimentModel) -> None:
+    pos, neg = _p(full_model, CLEAR_POSITIVE), _p(full_model, CLEAR_NEGATIVE)
+    print(f"\nclear positive right: {(pos >= 0.5).sum()}/10, clear negative right: {(neg < 0.5).sum()}/10")
+    assert (pos >= 0.5).sum() >= 9, dict(zip(CLEAR_POSITIVE, pos.round(3), strict=True))
+    assert (neg < 0.5).sum() >= 9, dict(zip(CLEAR_NEGATIVE, neg.round(3), strict=True))
+    assert pos.min() > neg.max()  # every clear positive ranks above every clear negative
+
+
+def test_negation_moves_and_flips(full_model: SentimentModel) -> None:
+    plain = _p(full_model, [a for a, _ in NEGATIONS])
+    negated = _p(full_model, [b for _, b in NEGATIONS])
+    table = {
+        b: (round(float(p), 3), round(float(q), 3))
+        for (_, b), p, q in zip(NEGATIONS, plain, negated, strict=True)
+    }
+    assert np.all(negated < plain), table  # "not" always pushes towards negative
+    flipped = (plain >= 0.5) & (negated < 0.5)
+    print(f"\nnegation flips the label for {flipped.sum()}/{len(NEGATIONS)} pairs")
+    assert flipped.mean() >= 0.8, table
+
+
+@pytest.mark.parametrize("slot", sorted(NEUTRAL_SLOTS))
+def test_neutral_substitutions_barely_move(full_model: SentimentModel, slot: str) -> None:
+    templates, fillers = NEUTRAL_SLOTS[slot]
+    for template in templates:
+        proba = _p(full_model, [template.format(f) for f in fillers])
+        spread = float(proba.max() - proba.min())
+        assert spread < 0.1, (template, dict(zip(fillers, proba.round(3), strict=True)))
+        labels = set((proba >= 0.5).tolist())
+        assert len(labels) == 1 or spread < 0.05, (template, proba.round(3))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bias: 'Paris' leans positive in IMDB reviews (French cinema) and moves a "
+    "near-empty review by more than 0.1",
+)
+def test_paris_in_a_near_empty_review(full_model: SentimentModel) -> None:
+    _, fillers = NEUTRAL_SLOTS["cities"]
+    proba = _p(full_model, [f"Set in {city}, the story follows a young teacher." for city in fillers])
+    assert float(proba.max() - proba.min()) < 0.1
+
+
+def test_adding_a_verdict_moves_the_probability(full_model: SentimentModel) -> None:
+    sentences = CLEAR_POSITIVE + CLEAR_NEGATIVE
+    base = _p(full_model, sentences)
+    assert np.all(_p(full_model, [s + " It was terrible." for s in sentences]) < base)
+    assert np.all(_p(full_model, [s + " It was wonderful." for s in sentences]) > base)
+
+
+def test_adding_terrible_to_real_reviews(full_model: SentimentModel, full_data: Path) -> None:
+    test = pd.read_parquet(full_data / "data" / "interim" / "test.parquet")
+    reviews = test.sample(1000, random_state=0)["text"].tolist()
+    base = _p(full_model, reviews)
+    worse = _p(full_model, [r + " It was terrible." for r in reviews])
+    lowered = float(np.mean(worse < base))
+    drop = float(np.mean(base - worse))
+    print(f"\n'It was terrible.' lowers {lowered:.1%} of 1,000 test reviews, by {drop:.3f} on average")
+    # Not all: the n-grams across the join ("10/10 it was") are new features too and can lean positive.
+    assert lowered >= 0.99 and drop > 0.05
+
+
+def test_full_model_accuracy_on_test(full_model: SentimentModel, full_data: Path) -> None:
+    """The same model on all 25,000 test reviews: the behaviour above comes from a model this good."""
+    test = pd.read_parquet(full_data / "data" / "interim" / "test.parquet")
+    accuracy = float(np.mean((_p(full_model, test["text"].tolist()) >= 0.5) == test["label"].to_numpy()))
+    print(f"\nfull-data model test accuracy {accuracy:.4f}")
+    assert accuracy >= 0.90
