@@ -88,7 +88,8 @@ def run_hpa(
             desired = min(current, max(r for _, r in recs))
             # Percent policy: period-start replicas = current + pods removed within the period.
             start = current + sum(n for _, n in removed)
-            desired = max(desired, math.ceil(start * (1 - cfg.scale_down_percent / 100) - 1e-9))
+            # Truncated, as the HPA does (int32 of the product).
+            desired = max(desired, math.floor(start * (1 - cfg.scale_down_percent / 100) + 1e-9))
         elif desired > current:
             desired = min(desired, max(2 * current, current + 4))
         if desired > current:
