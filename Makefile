@@ -11,6 +11,8 @@ TRACE     ?= $(SHARED)/data/traces/nasa_http_1995_per_minute.csv
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
 export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.gz)
+# dvc.yaml's stages call `sentiment`: put the virtualenv's commands first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast lint format typecheck repro train bench-model bench-serve \
         image simulate stack serve clean

@@ -111,6 +111,7 @@ class TrainParams(_Section):
     nb_alpha: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     max_iter: int = Field(1000, ge=10)
     refit_on_full_train: bool = True
+    calibrate: bool = True
 
 
 class EvaluateParams(_Section):
