@@ -157,12 +157,20 @@ def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
 def _download(uri: str, dest: Path, paths: Paths) -> Path:
     """Download a registered model's weights and card to ``dest``; record the registry facts in the card."""
     import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
     from sentiment_mlops.pyfunc import MODEL_ARTIFACT
 
     client = _client(paths)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest / "pyfunc")))
-    model_dir = local / "artifacts" / MODEL_ARTIFACT
+    # MLflow stores an artifact under its source folder's name; MLmodel maps our key to that path.
+    try:
+        artifacts = Model.load(str(local)).flavors["python_function"].get("artifacts") or {}
+    except (MlflowException, OSError, KeyError) as exc:
+        raise RegistryError(f"{uri} is not a pyfunc model: {exc}") from exc
+    relative = (artifacts.get(MODEL_ARTIFACT) or {}).get("path")
+    model_dir = local / relative if relative else local / "artifacts" / MODEL_ARTIFACT
     if not model_dir.is_dir():
         raise RegistryError(f"{uri} holds no {MODEL_ARTIFACT!r} artifact: not a sentiment model")
     model = SentimentModel.load(model_dir)
