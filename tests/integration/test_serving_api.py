@@ -103,7 +103,8 @@ def test_wrong_content_type_unknown_route_and_method(server: ApiServer) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = requests.delete(f"{server.url}/v1/predict", timeout=10)
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
-    r = requests.post(f"{server.url}/v2/models/unknown/infer", json={"inputs": []}, timeout=10)
+    body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["fine"]}]}
+    r = requests.post(f"{server.url}/v2/models/unknown/infer", json=body, timeout=10)
     assert r.status_code == 404 and "unknown model" in r.json()["error"]["message"]
 
 

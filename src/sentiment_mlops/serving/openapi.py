@@ -11,6 +11,7 @@ from sentiment_mlops import __version__
 from sentiment_mlops.serving.schemas import MAX_TOP_K, Limits
 
 JSON = "application/json"
+PARAMETERS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
 HTML = "text/html"
 
 
@@ -136,7 +137,7 @@ def _schemas(limits: Limits) -> dict[str, Any]:
             "required": ["inputs"],
             "properties": {
                 "id": {"type": "string"},
-                "parameters": {"type": "object"},
+                "parameters": PARAMETERS,
                 "inputs": {
                     "type": "array",
                     "minItems": 1,
@@ -154,7 +155,7 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                             },
                             "datatype": {"type": "string", "enum": ["BYTES"]},
                             "data": {"type": "array", "maxItems": limits.max_texts, "items": text},
-                            "parameters": {"type": "object"},
+                            "parameters": PARAMETERS,
                         },
                     },
                 },
@@ -165,7 +166,7 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                         "required": ["name"],
                         "properties": {
                             "name": {"type": "string", "enum": ["label", "probability"]},
-                            "parameters": {"type": "object"},
+                            "parameters": PARAMETERS,
                         },
                     },
                 },
@@ -201,6 +202,7 @@ def _path_params(*names: str) -> list[dict[str, Any]]:
 
 def openapi_document(limits: Limits) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the service under ``limits``."""
+    text = _schemas(limits)["PredictRequest"]["oneOf"][0]["properties"]["text"]
     not_ready = _error("No model is loaded (the process is starting or the model failed to load).")
     too_large = _error(
         f"Body larger than {limits.max_body_bytes} bytes, more than {limits.max_texts} texts, "
@@ -236,7 +238,7 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                             "schema": {
                                 "type": "object",
                                 "required": ["text"],
-                                "properties": {"text": {"type": "string"}},
+                                "properties": {"text": text},
                             }
                         }
                     },
@@ -251,7 +253,10 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         "content": {**html, **too_large["content"]},
                     },
                     "415": _error("Not a form submission."),
-                    "422": {"description": "The page with an error: blank review.", "content": html},
+                    "422": {
+                        "description": "The page with an error: missing or blank review.",
+                        "content": html,
+                    },
                     "503": not_ready,
                 },
             }

@@ -10,11 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from sentiment_mlops.serving.errors import InvalidInputError, PayloadTooLargeError
 
 MAX_TOP_K = 50
+# Open Inference Protocol parameters: a flat map of string, number or boolean values.
+Parameters = dict[str, str | bool | int | float]
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: ``10.0`` is the integer 10 (JSON Schema agrees); ``10.5`` is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,20 @@ class Limits:
     max_body_bytes: int = 4 * 1024 * 1024
 
 
-class PredictRequest(BaseModel):
+class _NoNulls(BaseModel):
+    """Optional fields may be left out, not sent as ``null`` (the OpenAPI document says so)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if value is None:
+                    raise ValueError(f"{key!r} must not be null")
+        return data
+
+
+class PredictRequest(_NoNulls):
     """``POST /v1/predict``: exactly one of ``text`` or ``texts``."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -34,35 +56,35 @@ class PredictRequest(BaseModel):
     text: str | None = None
     texts: list[str] | None = None
     explain: bool = False
-    top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K)] = 10
+    top_k: Annotated[int, BeforeValidator(_integral), Field(ge=1, le=MAX_TOP_K)] = 10
 
 
-class InferInput(BaseModel):
+class InferInput(_NoNulls):
     """One input tensor of the Open Inference Protocol v2 (JSON tensor encoding)."""
 
     model_config = ConfigDict(strict=True)
 
     name: str
-    shape: list[int]
+    shape: list[Annotated[int, BeforeValidator(_integral)]]
     datatype: str
     data: list[Any]
-    parameters: dict[str, Any] | None = None
+    parameters: Parameters | None = None
 
 
-class RequestedOutput(BaseModel):
+class RequestedOutput(_NoNulls):
     model_config = ConfigDict(strict=True)
 
     name: str
-    parameters: dict[str, Any] | None = None
+    parameters: Parameters | None = None
 
 
-class InferRequest(BaseModel):
+class InferRequest(_NoNulls):
     """``POST /v2/models/{name}/infer``."""
 
     model_config = ConfigDict(strict=True)
 
     id: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: Parameters | None = None
     inputs: Annotated[list[InferInput], Field(min_length=1)]
     outputs: list[RequestedOutput] | None = None
 
@@ -78,9 +100,6 @@ def parse_predict(body: Any, limits: Limits) -> tuple[list[str], PredictRequest]
     """Validate a ``/v1/predict`` body; return the texts to score and the parsed request."""
     if not isinstance(body, dict):
         raise InvalidInputError("body must be a JSON object with 'text' or 'texts'")
-    for key in ("text", "texts"):
-        if key in body and body[key] is None:
-            raise InvalidInputError(f"{key}: must not be null")
     try:
         req = PredictRequest.model_validate(body)
     except ValidationError as exc:
@@ -93,9 +112,9 @@ def parse_predict(body: Any, limits: Limits) -> tuple[list[str], PredictRequest]
     return texts, req
 
 
-def check_texts(texts: list[str], limits: Limits, field: str) -> None:
+def check_texts(texts: list[str], limits: Limits, field: str, allow_empty: bool = False) -> None:
     """Count, length and blank checks shared by every endpoint that scores text."""
-    if not texts:
+    if not texts and not allow_empty:
         raise InvalidInputError(f"{field}: must hold at least one text")
     if len(texts) > limits.max_texts:
         raise PayloadTooLargeError(

@@ -80,18 +80,18 @@ def model_ready(name: str, version: str | None = None) -> Response:
 def infer(name: str, version: str | None = None) -> Response:
     if request.headers.get("Inference-Header-Content-Length") is not None:
         raise InvalidInputError("binary tensor data is not supported; send JSON tensors (binary_data=False)")
-    info = _model_info(name, version)
-    body = read_json(allow_untyped=True)
-    req = parse_infer(body)
+    req = parse_infer(read_json(allow_untyped=True))
     if len(req.inputs) != 1 or req.inputs[0].name != INPUT_NAME:
         raise InvalidInputError(f"inputs: expected exactly one input named {INPUT_NAME!r}")
     tensor = req.inputs[0]
     if tensor.datatype != "BYTES":
         raise InvalidInputError(f"inputs[0].datatype: expected 'BYTES', got {tensor.datatype!r}")
     texts = _flatten_bytes(tensor.shape, tensor.data)
-    check_texts(texts, _limits(), "inputs[0].data")
+    # an empty batch (shape [0]) is a valid tensor: it gets empty outputs
+    check_texts(texts, _limits(), "inputs[0].data", allow_empty=True)
     wanted = _requested_outputs(req.outputs)
-    _, probabilities = score_texts(texts)
+    info = _model_info(name, version)  # after the body: a malformed request is a 4xx whatever the name
+    probabilities = score_texts(texts)[1] if texts else []
     outputs: list[dict[str, Any]] = []
     n = len(texts)
     for out in wanted:
