@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
@@ -27,8 +28,15 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def project(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh project folder (params.yaml only) with a local MLflow store, as the working directory."""
-    (tmp_path / "params.yaml").write_text((repo_root / "params.yaml").read_text())
+    """A fresh project folder (params.yaml only) with a local MLflow store, as the working directory.
+
+    params.yaml is the repository's with a one-point grid and 2**20 buckets: this test is about the
+    stages working together, and the full-data test below runs the real grid.
+    """
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["features"]["hash_bits"] = 20
+    raw["train"].update({"C": raw["train"]["C"][:1], "beta": [1.0], "nb_alpha": [1.0]})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SENTIMENT_HOME", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -39,9 +47,7 @@ def project(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def sentiment(*args: str, expect: int = 0, stdout_only: bool = False) -> str:
     """Run one ``sentiment`` command in-process; return stdout + stderr (or stdout only)."""
-    t = time.perf_counter()
     result = CliRunner().invoke(app, list(args))
-    print(f"sentiment {args[0]}: {time.perf_counter() - t:.1f}s")
     output = result.stdout + result.stderr
     assert result.exit_code == expect, f"sentiment {' '.join(args)} exited {result.exit_code}:\n{output}"
     return result.stdout if stdout_only else output
