@@ -1,4 +1,4 @@
-"""The hashed n-gram featuriser, compiled with numba: the hot path of training and serving.
+"""The hashed n-gram featuriser: the hot path of training and serving.
 
 It applies exactly the rules of :mod:`sentiment_mlops.text` (tests hold the two to identical
 buckets) in one pass over the UTF-8 bytes of a batch: strip tags, lower-case, tokenise, hash
@@ -8,11 +8,12 @@ weights of a review's distinct buckets without ever building a feature matrix.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit
 
 from sentiment_mlops import text
 
@@ -22,17 +23,6 @@ if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
 FEATURIZER_VERSION = f"{text.TOKENIZER_VERSION}/fnv1a-fold-v1"
-
-_FNV_OFFSET = np.uint64(text.FNV_OFFSET)
-_FNV_PRIME = np.uint64(text.FNV_PRIME)
-_ORDER_SEED = np.uint64(text.ORDER_SEED)
-_FOLD_PRIME = np.uint64(text.FOLD_PRIME)
-_AVALANCHE_PRIME = np.uint64(text.AVALANCHE_PRIME)
-_MAX_TAG = text.MAX_TAG_BYTES
-_ELLIPSIS_HASH = np.uint64(text.token_hash(text.ELLIPSIS))
-# Lookup table: which single bytes are punctuation tokens (numba has no set literals).
-_PUNCT_TOKEN = np.zeros(256, dtype=np.bool_)
-_PUNCT_TOKEN[list(text.PUNCTUATION_TOKENS)] = True
 
 
 def encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,202 +34,30 @@ def encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return buf, offsets
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _is_word(c: int) -> bool:
-    return (97 <= c <= 122) or (48 <= c <= 57) or c >= 128
+@functools.cache
+def _scoring_kernels() -> Any:
+    """The ahead-of-time compiled kernels if built for this source (the container), else numba's JIT.
 
-
-@njit(cache=True, nogil=True)
-def _token_hashes(buf: np.ndarray, start: int, end: int) -> np.ndarray:
-    """Hash every token of ``buf[start:end]`` (rules 1-3 of text.py), in order."""
-    out = np.empty(end - start + 1, dtype=np.uint64)
-    n = 0
-    i = start
-    in_word = False
-    h = _FNV_OFFSET
-    while i < end:
-        c = buf[i]
-        if c == 60:  # '<': a short tag is a separator, else '<' itself is one
-            j = i + 1
-            limit = min(end, i + 2 + _MAX_TAG)
-            closed = -1
-            while j < limit:
-                cj = buf[j]
-                if cj == 62:
-                    closed = j
-                    break
-                if cj == 60:
-                    break
-                j += 1
-            if in_word:
-                out[n] = h
-                n += 1
-                in_word = False
-            if closed >= 0:
-                i = closed + 1
-            else:
-                i += 1
-            continue
-        if 65 <= c <= 90:
-            c += 32
-        if _is_word(c):
-            if not in_word:
-                in_word = True
-                h = _FNV_OFFSET
-            h = (h ^ np.uint64(c)) * _FNV_PRIME
-        elif c == 39 and in_word and i + 1 < end:
-            # An apostrophe stays inside a word only between two word characters.
-            nxt = buf[i + 1]
-            if 65 <= nxt <= 90:
-                nxt += 32
-            if _is_word(nxt):
-                h = (h ^ np.uint64(39)) * _FNV_PRIME
-            else:
-                out[n] = h
-                n += 1
-                in_word = False
-        else:
-            if in_word:
-                out[n] = h
-                n += 1
-                in_word = False
-            if c == 46:  # '.': alone a token; a run of two or more is the token "..."
-                run = 1
-                while i + run < end and buf[i + run] == 46:
-                    run += 1
-                if run >= 2:
-                    out[n] = _ELLIPSIS_HASH
-                    i += run
-                    n += 1
-                    continue
-                out[n] = (_FNV_OFFSET ^ np.uint64(c)) * _FNV_PRIME
-                n += 1
-            elif _PUNCT_TOKEN[c]:
-                out[n] = (_FNV_OFFSET ^ np.uint64(c)) * _FNV_PRIME
-                n += 1
-        i += 1
-    if in_word:
-        out[n] = h
-        n += 1
-    return out[:n]
-
-
-@njit(cache=True, nogil=True)
-def _ngram_buckets(tokens: np.ndarray, ngram_max: int, mask: np.uint64) -> np.ndarray:
-    """Buckets of every 1..ngram_max-gram, in document order (same order as text.iter_ngrams)."""
-    n = tokens.shape[0]
-    out = np.empty(n * ngram_max, dtype=np.int64)
-    m = 0
-    for i in range(n):
-        for k in range(1, ngram_max + 1):
-            if i + k > n:
-                break
-            h = np.uint64(k) * _ORDER_SEED
-            for j in range(i, i + k):
-                h = (h ^ tokens[j]) * _FOLD_PRIME
-            h ^= h >> np.uint64(33)
-            h *= _AVALANCHE_PRIME
-            h ^= h >> np.uint64(33)
-            out[m] = np.int64(h & mask)
-            m += 1
-    return out[:m]
-
-
-@njit(cache=True, nogil=True)
-def _distinct(buckets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct buckets (first-seen order) and how often each occurs: an open-addressing set.
-
-    Buckets are already hash bits, so their low bits index the table directly; this is several
-    times faster than sorting on the few hundred n-grams of a review.
+    ``SENTIMENT_KERNELS`` = ``auto`` (default), ``aot`` (fail without the extension) or ``jit``.
     """
-    n = buckets.shape[0]
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    slot_mask = size - 1
-    table = np.full(size, -1, dtype=np.int64)
-    where = np.empty(size, dtype=np.int64)
-    keys = np.empty(n, dtype=np.int64)
-    counts = np.zeros(n, dtype=np.int64)
-    m = 0
-    for b in buckets:
-        s = b & slot_mask
-        while True:
-            t = table[s]
-            if t == -1:
-                table[s] = b
-                where[s] = m
-                keys[m] = b
-                counts[m] = 1
-                m += 1
-                break
-            if t == b:
-                counts[where[s]] += 1
-                break
-            s = (s + 1) & slot_mask
-    return keys[:m], counts[:m]
+    import importlib
 
+    from sentiment_mlops import kernels_aot
 
-@njit(cache=True, nogil=True)
-def _featurize(
-    buf: np.ndarray, offsets: np.ndarray, ngram_max: int, mask: np.uint64, binary: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR parts (indptr, indices, counts) of the hashed n-gram matrix of a batch."""
-    n_docs = offsets.shape[0] - 1
-    indptr = np.zeros(n_docs + 1, dtype=np.int64)
-    capacity = max(1024, (offsets[-1] - offsets[0]) // 2)
-    indices = np.empty(capacity, dtype=np.int32)
-    counts = np.empty(capacity, dtype=np.float32)
-    nnz = 0
-    for d in range(n_docs):
-        buckets = _ngram_buckets(_token_hashes(buf, offsets[d], offsets[d + 1]), ngram_max, mask)
-        keys, occurrences = _distinct(buckets)
-        need = nnz + keys.shape[0]
-        if need > capacity:
-            capacity = max(need, capacity * 2)
-            grown_i = np.empty(capacity, dtype=np.int32)
-            grown_c = np.empty(capacity, dtype=np.float32)
-            grown_i[:nnz] = indices[:nnz]
-            grown_c[:nnz] = counts[:nnz]
-            indices, counts = grown_i, grown_c
-        for k in range(keys.shape[0]):
-            indices[nnz] = keys[k]
-            counts[nnz] = 1.0 if binary else np.float32(occurrences[k])
-            nnz += 1
-        indptr[d + 1] = nnz
-    return indptr, indices[:nnz].copy(), counts[:nnz].copy()
+    choice = os.environ.get("SENTIMENT_KERNELS", "auto")
+    if choice in ("auto", "aot"):
+        name = kernels_aot.module_name()
+        try:
+            return importlib.import_module(f"sentiment_mlops.{name}")
+        except ImportError as exc:
+            if choice == "aot":
+                raise ImportError(
+                    f"SENTIMENT_KERNELS=aot but sentiment_mlops.{name} is not built: "
+                    "run `python -m sentiment_mlops.kernels_aot src/sentiment_mlops`"
+                ) from exc
+    from sentiment_mlops import kernels
 
-
-@njit(cache=True, nogil=True)
-def _score(
-    buf: np.ndarray,
-    offsets: np.ndarray,
-    ngram_max: int,
-    mask: np.uint64,
-    weights: np.ndarray,
-    bias: float,
-    seen: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per review: linear score over distinct buckets, token count, distinct n-grams, unseen ones."""
-    n_docs = offsets.shape[0] - 1
-    scores = np.empty(n_docs, dtype=np.float64)
-    n_tokens = np.empty(n_docs, dtype=np.int64)
-    n_ngrams = np.empty(n_docs, dtype=np.int64)
-    n_unseen = np.empty(n_docs, dtype=np.int64)
-    for d in range(n_docs):
-        tokens = _token_hashes(buf, offsets[d], offsets[d + 1])
-        buckets = _distinct(_ngram_buckets(tokens, ngram_max, mask))[0]
-        total = bias
-        unseen = 0
-        for b in buckets:
-            total += weights[b]
-            if not (seen[b >> 3] >> (b & 7)) & 1:
-                unseen += 1
-        scores[d] = total
-        n_tokens[d] = tokens.shape[0]
-        n_ngrams[d] = buckets.shape[0]
-        n_unseen[d] = unseen
-    return scores, n_tokens, n_ngrams, n_unseen
+    return kernels
 
 
 @dataclass(frozen=True)
@@ -291,8 +109,10 @@ def featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
     """The ``len(texts) x 2**hash_bits`` sparse matrix of (binary or counted) hashed n-grams."""
     from scipy.sparse import csr_matrix
 
+    from sentiment_mlops import kernels
+
     buf, offsets = encode_batch(texts)
-    indptr, indices, counts = _featurize(buf, offsets, spec.ngram_max, spec.mask, spec.binary)
+    indptr, indices, counts = kernels.featurize_batch(buf, offsets, spec.ngram_max, spec.mask, spec.binary)
     return csr_matrix((counts, indices, indptr), shape=(len(texts), spec.n_features))
 
 
@@ -301,7 +121,7 @@ def score(
 ) -> Scores:
     """Linear scores ``bias + sum(weights[distinct buckets])`` of a batch, without a feature matrix."""
     buf, offsets = encode_batch(texts)
-    logits, n_tokens, n_ngrams, n_unseen = _score(
+    logits, n_tokens, n_ngrams, n_unseen = _scoring_kernels().score(
         buf, offsets, spec.ngram_max, spec.mask, weights, float(bias), seen
     )
     return Scores(logits, n_tokens, n_ngrams, n_unseen)
@@ -310,4 +130,4 @@ def score(
 def token_count(review: str) -> int:
     """Number of tokens in one review, by the compiled tokenizer."""
     buf, offsets = encode_batch([review])
-    return int(_token_hashes(buf, offsets[0], offsets[1]).shape[0])
+    return int(_scoring_kernels().token_hashes(buf, offsets[0], offsets[1]).shape[0])
