@@ -132,9 +132,8 @@ def scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     log = tmp_path_factory.mktemp("scaler") / "scaler.log"
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-c",
-            "from sentiment_mlops.autoscaling.commands import app; app()",
+            str(Path(sys.executable).with_name("sentiment")),
+            "autoscale",
             "scaler",
             "--host",
             "127.0.0.1",
