@@ -7,9 +7,10 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
+from scipy.special import expit
 
 from sentiment_mlops import __version__
-from sentiment_mlops.model import LABELS, sigmoid
+from sentiment_mlops.model import LABELS, SentimentModel
 from sentiment_mlops.serving.errors import (
     ApiError,
     InvalidInputError,
@@ -17,6 +18,9 @@ from sentiment_mlops.serving.errors import (
     UnsupportedMediaTypeError,
 )
 from sentiment_mlops.serving.schemas import Limits, check_texts, parse_predict
+from sentiment_mlops.serving.state import ModelInfo, ModelState
+
+EXTENSION = "sentiment"  # key of the ModelState in app.extensions
 
 bp = Blueprint("api", __name__)
 
@@ -39,12 +43,13 @@ def _reject_constant(literal: str) -> Any:
 def read_json(allow_untyped: bool = False) -> Any:
     """The parsed JSON body. ``allow_untyped``: also accept a body sent without a Content-Type
     (tritonclient sends none); any other type than JSON is a 415."""
-    mimetype = request.mimetype
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    mimetype = req.mimetype
     if mimetype != JSON_TYPE and not (allow_untyped and not mimetype):
         raise UnsupportedMediaTypeError(
-            f"Content-Type must be {JSON_TYPE}, got {request.content_type or 'none'!r}"
+            f"Content-Type must be {JSON_TYPE}, got {req.content_type or 'none'!r}"
         )
-    body = request.get_data(cache=False)  # raises 413 before reading if Content-Length is too big
+    body = req.get_data(cache=False)  # raises 413 before reading if Content-Length is too big
     if not body:
         raise InvalidJSONError("request body is empty; send a JSON object")
     try:
@@ -63,10 +68,9 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype=JSON_TYPE)
 
 
-def _state() -> Any:
-    from sentiment_mlops.serving.app import model_state
-
-    return model_state(current_app)
+def _state() -> ModelState:
+    state: ModelState = current_app.extensions[EXTENSION]
+    return state
 
 
 def _limits() -> Limits:
@@ -74,14 +78,13 @@ def _limits() -> Limits:
     return limits
 
 
-def score_texts(texts: list[str]) -> tuple[Any, list[float]]:
-    """Score a batch in one call, record its metrics; return ``(model_info, probabilities)``."""
-    state = _state()
+def score_texts(state: ModelState, texts: list[str]) -> tuple[SentimentModel, ModelInfo, list[float]]:
+    """Score a batch in one call and record its metrics; return the model, its info, P(positive)."""
     model, info = state.get()
     scores = model.score(texts)
-    proba = sigmoid(scores.logits)
-    state.metrics.observe_scores(proba, scores.n_tokens, scores.n_ngrams, scores.n_unseen)
-    return (model, info), proba.tolist()
+    probabilities: list[float] = expit(scores.logits).tolist()
+    state.metrics.observe_scores(probabilities, scores.n_tokens, scores.n_ngrams, scores.n_unseen)
+    return model, info, probabilities
 
 
 def label_of(p: float) -> str:
@@ -90,9 +93,11 @@ def label_of(p: float) -> str:
 
 @bp.post("/v1/predict")
 def predict() -> Response:
-    texts, req = parse_predict(read_json(), _limits())
-    (model, info), probabilities = score_texts(texts)
-    predictions: list[dict[str, Any]] = [{"label": label_of(p), "probability": p} for p in probabilities]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
+    state: ModelState = app.extensions[EXTENSION]
+    texts, req = parse_predict(read_json(), app.config["LIMITS"])
+    model, info, probabilities = score_texts(state, texts)
+    predictions: list[dict[str, Any]] = [{"label": LABELS[p >= 0.5], "probability": p} for p in probabilities]
     if req.explain:
         for item, text in zip(predictions, texts, strict=True):
             item["explanation"] = model.explain(text, top_k=req.top_k)
@@ -163,7 +168,7 @@ def predict_form() -> tuple[str, int]:
     except ApiError as exc:
         page = render_template("index.html", text=text, result=None, error=exc.message, limits=_limits())
         return page, exc.status
-    (model, _info), (p,) = score_texts([text])
+    model, _info, (p,) = score_texts(_state(), [text])
     explanation = model.explain(text, top_k=PAGE_TOP_K)
     result = {
         "label": label_of(p),

@@ -133,23 +133,24 @@ class Metrics:
         hist.observe(seconds)
 
     def observe_scores(
-        self, probabilities: np.ndarray, n_tokens: np.ndarray, n_ngrams: np.ndarray, n_unseen: np.ndarray
+        self, probabilities: list[float], n_tokens: np.ndarray, n_ngrams: np.ndarray, n_unseen: np.ndarray
     ) -> None:
-        """Record one scored batch: class counts, probability and length histograms, unseen share."""
-        positives = int(np.count_nonzero(probabilities >= 0.5))
+        """Record one scored batch: class counts, probability and length histograms, unseen n-grams."""
+        positives = sum(p >= 0.5 for p in probabilities)
         negatives = len(probabilities) - positives
         if positives:
             self._positive.inc(positives)
         if negatives:
             self._negative.inc(negatives)
         observe_p = self.probability.observe
-        for p in probabilities.tolist():
+        for p in probabilities:
             observe_p(p)
         observe_t = self.tokens.observe
         for t in n_tokens.tolist():
             observe_t(t)
-        self.ngrams.inc(int(n_ngrams.sum()))
-        self.unseen.inc(int(n_unseen.sum()))
+        # sum() of a short list beats a numpy reduction's call overhead
+        self.ngrams.inc(sum(n_ngrams.tolist()))
+        self.unseen.inc(sum(n_unseen.tolist()))
 
     def set_model(self, name: str, version: str, alias: str, featurizer: str, baseline: float | None) -> None:
         """Publish which model serves; the previous model's info series drops to 0."""

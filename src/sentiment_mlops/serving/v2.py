@@ -91,7 +91,7 @@ def infer(name: str, version: str | None = None) -> Response:
     check_texts(texts, _limits(), "inputs[0].data", allow_empty=True)
     wanted = _requested_outputs(req.outputs)
     info = _model_info(name, version)  # after the body: a malformed request is a 4xx whatever the name
-    probabilities = score_texts(texts)[1] if texts else []
+    probabilities = score_texts(_state(), texts)[2] if texts else []
     outputs: list[dict[str, Any]] = []
     n = len(texts)
     for out in wanted:

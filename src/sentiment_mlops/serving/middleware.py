@@ -1,0 +1,112 @@
+"""Per-request instrumentation as WSGI middleware: request id, latency and count metrics, in-flight
+gauge, one JSON access-log line. Working on the WSGI environ directly keeps it to a few
+microseconds (Flask's context-local proxies cost about 2 µs per lookup)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Request
+from werkzeug.routing import Rule
+
+from sentiment_mlops.serving.logging import REQUEST_ID_KEY, AccessLog, request_id_from
+from sentiment_mlops.serving.metrics import Metrics, endpoint_label
+
+DRAIN_LIMIT = 64 * 1024 * 1024  # read at most this much of a refused body so the client sees the 413
+
+RULE_KEY = "sentiment.url_rule"
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class RuleRecordingRequest(Request):
+    """Flask's request, keeping the matched route in the WSGI environ so the middleware can label
+    the metrics after Flask has torn the request context down."""
+
+    @property
+    def url_rule(self) -> Rule | None:
+        rule: Rule | None = self.environ.get(RULE_KEY)
+        return rule
+
+    @url_rule.setter
+    def url_rule(self, rule: Rule | None) -> None:
+        self.environ[RULE_KEY] = rule
+
+
+class Instrumented:
+    """Wraps the Flask WSGI app; the endpoint label is the route Flask matched (``other`` if none)."""
+
+    def __init__(self, app: WSGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._labels: dict[str, str] = {}
+        self.access_log = AccessLog()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start = time.perf_counter()
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        environ[REQUEST_ID_KEY] = request_id
+        status_line = ["500"]
+
+        def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status_line[0] = status
+            headers.append(("X-Request-ID", request_id))
+            return start_response(status, headers, exc_info)
+
+        in_flight = self.metrics.in_flight
+        in_flight.inc()
+        try:
+            body = self.app(environ, _start_response)
+        finally:
+            in_flight.dec()
+        elapsed = time.perf_counter() - start
+        status = int(status_line[0][:3])
+        endpoint = self._endpoint(environ)
+        method = environ.get("REQUEST_METHOD", "GET")
+        self.metrics.observe_request(method, endpoint, status, elapsed)
+        if status == 413:
+            _drain(environ)
+        if self.access_log.enabled():
+            self.access_log.write(
+                {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": environ.get("PATH_INFO", ""),
+                    "endpoint": endpoint,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                }
+            )
+        return body
+
+    def _endpoint(self, environ: dict[str, Any]) -> str:
+        rule = environ.get(RULE_KEY)
+        if rule is None:
+            return endpoint_label(None)
+        label = self._labels.get(rule.rule)
+        if label is None:
+            label = self._labels[rule.rule] = endpoint_label(rule.rule)
+        return label
+
+
+def _drain(environ: dict[str, Any]) -> None:
+    """Read and drop what is left of a refused body: closing a socket with unread data resets the
+    connection, and the client would see a reset instead of the 413."""
+    stream = environ.get("wsgi.input")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if stream is None or length <= 0 or length > DRAIN_LIMIT:
+        return
+    remaining = length
+    try:
+        while remaining > 0:
+            chunk = stream.read(min(remaining, 65536))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    except (OSError, ValueError):
+        pass
