@@ -21,7 +21,9 @@ import yaml
 from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
+from sentiment_mlops.config import load_params
 from sentiment_mlops.model import SentimentModel
+from tests.integration.dvc_project import DvcProject, build
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +160,39 @@ def test_small_pipeline_end_to_end(project: Path, imdb_archive: Path) -> None:
     assert first["label"] == line["label"]
     assert second["label"] in ("positive", "negative") and 0.0 <= second["probability"] <= 1.0
     print(f"\nsmall pipeline end to end: {time.perf_counter() - started:.1f}s")
+
+
+# --- the full dataset through DVC (slow) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dvc_project(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) -> DvcProject:
+    return build(tmp_path_factory.mktemp("dvc"), imdb_archive)
+
+
+@pytest.mark.slow
+def test_full_pipeline_with_dvc(dvc_project: DvcProject) -> None:
+    project = dvc_project
+    times = ", ".join(f"{stage} {s:.0f}s" for stage, s in project.stage_seconds.items())
+    print(f"\ndvc repro from an empty cache: {sum(project.stage_seconds.values()):.0f}s ({times})")
+
+    metrics = json.loads((project.root / "reports" / "metrics.json").read_text())
+    print(f"full-data test accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}")
+    assert metrics["reviews"] == 25_000
+    assert metrics["accuracy"] >= 0.91
+
+    model_dir = project.root / "models" / "model"
+    size_mb = sum(p.stat().st_size for p in model_dir.iterdir()) / 1e6
+    print(f"model artifact {size_mb:.1f} MB")
+    assert size_mb <= 40
+
+    # A second repro has nothing to do.
+    assert "Running stage" not in project.second_repro
+    assert "Data and pipelines are up to date." in project.second_repro
+
+    # The real quality gate (params.yaml's floor) lets the full-data model through.
+    project.run("sentiment", "register")
+    gate = project.run("sentiment", "promote").stdout
+    print(gate)
+    assert f"floor: {load_params(project.root / 'params.yaml').registry.min_accuracy:.4f} -> ok" in gate
+    assert gate.strip().endswith("PASSED")
