@@ -27,8 +27,8 @@ def full_data(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) -> P
 def full_model(full_data: Path, repo_root: Path) -> SentimentModel:
     """The NBSVM model fitted on all 25,000 training reviews with params.yaml's features.
 
-    One fixed setting from params.yaml's grid (smallest C, no smoothing or interpolation beyond the
-    last candidates); the expectations below must hold for a reasonable model, not one tuned to them.
+    One fixed point of params.yaml's grid (smallest C, largest nb_alpha and beta), not searched:
+    the expectations below must hold for any reasonable model, not one tuned to them.
     """
     from sentiment_mlops import features, train
     from sentiment_mlops.config import load_params
