@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Prepare what the container builds copy in, on the host: no package index is reachable from
+# inside an image build here, so every Python package comes in as a wheel from the context.
+#
+#   deploy/build-context.sh [api|scaler]      (default: api)
+#
+#   build/wheels/<target>/   the locked third-party wheels (cp311, manylinux x86_64) and
+#                            requirements.txt, exported from uv.lock
+#   build/dist/              our own wheel (sentiment_mlops-<version>-py3-none-any.whl)
+#   build/aot/               the scoring kernels compiled ahead of time (api only)
+#   models/export/           the exported champion model (checked, not built: `make run` or
+#                            `sentiment export` produce it)
+#
+# The api image leaves out numba and llvmlite (about 190 MB installed): it scores with the
+# extension in build/aot, compiled here by numba's AOT compiler. Compiling on the host rather than
+# in a builder stage is deliberate: a builder stage would need numba, LLVM and gcc inside the build,
+# and so a package index and Debian's mirror, which offline builds do not have. The host is Debian
+# bookworm with CPython 3.11 and gcc, the same ABI as the image's python3.11 (CPython keeps the ABI
+# stable within a minor version); the image build imports the extension and fails if it does not
+# load.
+#
+# Environment: PYTHON (the project's virtualenv interpreter, with numba: .venv/bin/python),
+# PIP_PYTHON (an interpreter that has pip, for `pip download`: python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=${1:-api}
+PYTHON=${PYTHON:-.venv/bin/python}
+PIP_PYTHON=${PIP_PYTHON:-python3}
+wheels=build/wheels/$target
+
+die() { echo "build-context: $*" >&2; exit 2; }
+case $target in
+  api) extras=() ;;
+  # The predictive scaler: the autoscale extra, with numba (no size budget for this image).
+  scaler) extras=(--extra autoscale) ;;
+  *) die "unknown target '$target' (api or scaler)" ;;
+esac
+command -v uv >/dev/null || die "uv is missing (python3 -m pip install 'uv>=0.4')"
+[ -x "$PYTHON" ] || die "$PYTHON is missing: run \`make setup\` first"
+"$PIP_PYTHON" -m pip --version >/dev/null 2>&1 || die "$PIP_PYTHON has no pip (set PIP_PYTHON)"
+
+if [ "$target" = api ]; then
+  # Checked first: it is the one input this script cannot make.
+  for f in models/export/card.json models/export/weights.npz; do
+    [ -s "$f" ] || die "$f is missing: the image bakes the exported champion model; run \`make run\` (or \`sentiment export\`) first"
+  done
+fi
+
+mkdir -p "$wheels" build/dist
+echo "build-context: locked requirements ($target) -> $wheels/requirements.txt" >&2
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+uv export --frozen --no-dev --no-hashes --no-emit-project --no-header --no-annotate "${extras[@]}" >"$tmp"
+if [ "$target" = api ]; then
+  # numba/llvmlite compile the kernels; the api image runs the precompiled extension instead.
+  grep -viE '^(numba|llvmlite)==' "$tmp" >"$wheels/requirements.txt"
+else
+  cp "$tmp" "$wheels/requirements.txt"
+fi
+
+echo "build-context: downloading wheels for cp311 manylinux x86_64 -> $wheels" >&2
+# Binary wheels only, for the image's platform (not the host's): no sdist is built, so nothing
+# depends on the host's compilers; pip keeps wheels already there.
+"$PIP_PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+  --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 --platform any \
+  --dest "$wheels" --requirement "$wheels/requirements.txt"
+
+echo "build-context: our wheel -> build/dist" >&2
+rm -f build/dist/sentiment_mlops-*.whl
+uv build --quiet --wheel --out-dir build/dist >/dev/null
+ls build/dist/sentiment_mlops-*.whl >/dev/null 2>&1 || die "uv build produced no wheel in build/dist"
+
+if [ "$target" = api ]; then
+  echo "build-context: scoring kernels compiled ahead of time -> build/aot" >&2
+  rm -rf build/aot
+  "$PYTHON" -m sentiment_mlops.kernels_aot build/aot >/dev/null
+  # Only the extension goes into the image (pycc leaves object files behind).
+  find build/aot -mindepth 1 ! -name '_kernels_aot_*.so' -delete
+  ls build/aot/_kernels_aot_*.so >/dev/null 2>&1 || die "no extension was built in build/aot"
+fi
+echo "build-context: ready ($target): $(du -sh "$wheels" | cut -f1) of wheels" >&2
