@@ -8,8 +8,9 @@
 #                            requirements.txt, exported from uv.lock
 #   build/dist/              our own wheel (sentiment_mlops-<version>-py3-none-any.whl)
 #   build/aot/               the scoring kernels compiled ahead of time (api only)
-#   models/export/           the exported champion model (checked, not built: `make run` or
-#                            `sentiment export` produce it)
+#   build/model/             a copy of the model the api image bakes in: MODEL_DIR, by default
+#                            models/export, the exported champion (checked, not built: `make run`
+#                            or `sentiment export` produce it)
 #
 # The api image leaves out numba and llvmlite (about 190 MB installed): it scores with the
 # extension in build/aot, compiled here by numba's AOT compiler. Compiling on the host rather than
@@ -19,14 +20,15 @@
 # stable within a minor version); the image build imports the extension and fails if it does not
 # load.
 #
-# Environment: PYTHON (the project's virtualenv interpreter, with numba: .venv/bin/python),
-# PIP_PYTHON (an interpreter that has pip, for `pip download`: python3).
+# Environment: MODEL_DIR (models/export), PYTHON (the project's virtualenv interpreter, with
+# numba: .venv/bin/python), PIP_PYTHON (an interpreter that has pip, for `pip download`: python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=${1:-api}
 PYTHON=${PYTHON:-.venv/bin/python}
 PIP_PYTHON=${PIP_PYTHON:-python3}
+MODEL_DIR=${MODEL_DIR:-models/export}
 wheels=build/wheels/$target
 
 die() { echo "build-context: $*" >&2; exit 2; }
@@ -42,9 +44,13 @@ command -v uv >/dev/null || die "uv is missing (python3 -m pip install 'uv>=0.4'
 
 if [ "$target" = api ]; then
   # Checked first: it is the one input this script cannot make.
-  for f in models/export/card.json models/export/weights.npz; do
+  for f in "$MODEL_DIR/card.json" "$MODEL_DIR/weights.npz"; do
     [ -s "$f" ] || die "$f is missing: the image bakes the exported champion model; run \`make run\` (or \`sentiment export\`) first"
   done
+  echo "build-context: model $MODEL_DIR -> build/model" >&2
+  rm -rf build/model
+  mkdir -p build/model
+  cp "$MODEL_DIR/card.json" "$MODEL_DIR/weights.npz" build/model/
 fi
 
 mkdir -p "$wheels" build/dist

@@ -33,7 +33,7 @@ created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 model_version=unknown
 if [ "$target" = api ]; then
   # The registry version when the model came from the registry (what /readyz reports), else the card's id.
-  model_version=$(python3 -c 'import json; c = json.load(open("models/export/card.json")); print((c.get("registry") or {}).get("version") or c["version"])')
+  model_version=$(python3 -c 'import json; c = json.load(open("build/model/card.json")); print((c.get("registry") or {}).get("version") or c["version"])')
 fi
 
 flags=(--pull=never -f "$dockerfile" -t "$tag"

@@ -1,0 +1,206 @@
+"""The API image, built and run for real with podman: read-only root, non-root, no numba, metrics.
+
+Builds the context (deploy/build-context.sh) with a small model trained by the tests, so the test
+needs neither the developer's models/ nor a registry, then the image (deploy/build-image.sh), and
+runs it the way Kubernetes does: read-only root filesystem, writable /tmp and metrics folder only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sentiment_mlops import __version__
+from tests.conftest import REPO_ROOT, free_port
+
+pytestmark = [pytest.mark.container, pytest.mark.integration]
+
+MAX_IMAGE_BYTES = 300 * 1000 * 1000  # the budget, in the units `podman images` shows (MB)
+READY_TIMEOUT_S = 60.0
+REVIEWS = [
+    "A wonderful, moving film with superb acting; I loved every minute of it.",
+    "Dull, predictable and far too long. The worst film I have seen this year.",
+]
+
+
+@dataclass(frozen=True)
+class Podman:
+    """podman with the environment ../shared/tools/container-env.sh prepares."""
+
+    env: dict[str, str]
+    runtime_flags: list[str]
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", *self.runtime_flags, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+
+def container_env(shared: Path) -> dict[str, str]:
+    """The environment after sourcing container-env.sh (installs podman and the base image if missing)."""
+    script = shared / "tools" / "container-env.sh"
+    out = subprocess.run(
+        ["bash", "-c", f"source {shlex.quote(str(script))} >&2 && env -0"],
+        capture_output=True,
+        check=False,
+        timeout=900,
+    )
+    if out.returncode != 0:
+        pytest.fail(f"{script} failed:\n{out.stderr.decode(errors='replace')}")
+    pairs = (item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
+    return dict(pairs)
+
+
+@pytest.fixture(scope="module")
+def podman(shared: Path) -> Podman:
+    env = container_env(shared)
+    return Podman(env, shlex.split(env.get("CONTAINER_RUNTIME_FLAGS", "")))
+
+
+@pytest.fixture(scope="module")
+def image(podman: Podman, small_model_dir: Path) -> Iterator[str]:
+    """The API image with the tests' small model baked in; removed afterwards."""
+    tag = f"localhost/sentiment-api:test-{os.getpid()}"
+    env = {**podman.env, "MODEL_DIR": str(small_model_dir), "PYTHON": str(REPO_ROOT / ".venv/bin/python")}
+    for cmd in (["deploy/build-context.sh", "api"], ["deploy/build-image.sh", "api", tag]):
+        out = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=900
+        )
+        assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    yield tag
+    podman("rmi", "--force", tag, check=False)
+
+
+@dataclass(frozen=True)
+class Running:
+    name: str
+    base_url: str
+
+
+def http(url: str, body: dict[str, object] | None = None, timeout: float = 5) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_ready(podman: Podman, name: str, base_url: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if http(f"{base_url}/readyz", timeout=1)[0] == 200:
+                return
+        except OSError:
+            pass
+        state = podman("inspect", "--format", "{{.State.Status}}", name, check=False).stdout.strip()
+        if state not in ("created", "running"):
+            logs = podman("logs", name, check=False)
+            pytest.fail(f"container {name} is {state!r} before ready:\n{logs.stdout}\n{logs.stderr}")
+        time.sleep(0.1)
+    pytest.fail(f"{base_url}/readyz not 200 within {READY_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="module")
+def running(podman: Podman, image: str) -> Iterator[Running]:
+    """The image run as Kubernetes runs it: read-only root, only /tmp and the metrics folder writable."""
+    port = free_port()
+    name = f"sentiment-api-test-{os.getpid()}"
+    podman("rm", "--force", name, check=False)
+    try:
+        podman(
+            "run", "--detach", "--name", name,
+            "--network=host",
+            "--read-only", "--read-only-tmpfs=false",
+            "--tmpfs", "/tmp", "--tmpfs", "/var/run/prometheus",
+            "--env", f"GUNICORN_BIND=127.0.0.1:{port}",
+            "--env", "GUNICORN_WORKERS=2",
+            image,
+        )  # fmt: skip
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(podman, name, base_url)
+        yield Running(name, base_url)
+    finally:
+        podman("stop", "--time", "10", name, check=False)
+        podman("rm", "--force", name, check=False)
+
+
+def test_predicts_what_the_host_predicts(running: Running, small_model_dir: Path) -> None:
+    from sentiment_mlops.model import SentimentModel
+
+    status, body = http(f"{running.base_url}/v1/predict", {"texts": REVIEWS})
+    assert status == 200, body
+    predictions = json.loads(body)["predictions"]
+    assert [p["label"] for p in predictions] == ["positive", "negative"]
+    want = SentimentModel.load(small_model_dir).predict_proba(REVIEWS)
+    assert [p["probability"] for p in predictions] == pytest.approx(want.tolist(), rel=1e-12, abs=1e-15)
+
+
+def test_bad_input_gets_a_json_4xx(running: Running) -> None:
+    status, body = http(f"{running.base_url}/v1/predict", {"txt": "typo in the field name"})
+    assert 400 <= status < 500
+    assert "error" in json.loads(body)
+
+
+def test_metrics_count_the_requests(running: Running) -> None:
+    assert http(f"{running.base_url}/v1/predict", {"text": REVIEWS[0]})[0] == 200
+    status, body = http(f"{running.base_url}/metrics")
+    assert status == 200
+    lines = [line for line in body.decode().splitlines() if line.startswith("app_request_count_total{")]
+    predict = [line for line in lines if 'endpoint="/v1/predict"' in line and 'http_status="200"' in line]
+    assert predict, f"no app_request_count_total for /v1/predict in:\n{body.decode()[:3000]}"
+    assert float(predict[0].rsplit(" ", 1)[1]) >= 1
+
+
+def test_runs_as_uid_10001_on_a_read_only_root(podman: Podman, running: Running, image: str) -> None:
+    assert podman("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip() == "10001:10001"
+    assert podman("exec", running.name, "id", "-u").stdout.strip() == "10001"
+    write = podman("exec", running.name, "touch", "/app/written", check=False)
+    assert write.returncode != 0 and "Read-only file system" in write.stderr
+
+
+def test_scores_without_numba(podman: Podman, running: Running) -> None:
+    probe = "import importlib.util as u, sentiment_mlops.features as f; print(u.find_spec('numba'), f._scoring_kernels().__name__)"  # noqa: E501
+    out = podman("exec", running.name, "python3", "-c", probe).stdout.split()
+    assert out[0] == "None"
+    assert out[1].startswith("sentiment_mlops._kernels_aot_")
+
+
+def test_healthcheck_passes(podman: Podman, running: Running) -> None:
+    assert podman("healthcheck", "run", running.name, check=False).returncode == 0
+
+
+def test_labels_name_version_revision_and_model(podman: Podman, image: str, small_model_dir: Path) -> None:
+    labels = json.loads(podman("image", "inspect", "--format", "{{json .Labels}}", image).stdout)
+    card = json.loads((small_model_dir / "card.json").read_text())
+    assert labels["org.opencontainers.image.title"] == "sentiment-api"
+    assert labels["org.opencontainers.image.version"] == __version__
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert labels["org.opencontainers.image.revision"].removesuffix("-dirty") == head.stdout.strip()
+    assert labels["io.sentiment-mlops.model.version"] == card["version"]
+
+
+def test_image_fits_the_size_budget(podman: Podman, image: str) -> None:
+    size = int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
+    assert size <= MAX_IMAGE_BYTES, f"image is {size / 1e6:.1f} MB, budget {MAX_IMAGE_BYTES / 1e6:.0f} MB"
