@@ -50,6 +50,11 @@ def read_json(allow_untyped: bool = False) -> Any:
             f"Content-Type must be {JSON_TYPE}, got {req.content_type or 'none'!r}"
         )
     body = req.get_data(cache=False)  # raises 413 before reading if Content-Length is too big
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a JSON body; every way it can be malformed is a 4xx naming the problem."""
     if not body:
         raise InvalidJSONError("request body is empty; send a JSON object")
     try:
@@ -97,17 +102,21 @@ def label_of(p: float) -> str:
     return LABELS[int(p >= 0.5)]
 
 
-@bp.post("/v1/predict")
-def predict() -> Response:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
-    state: ModelState = app.extensions[EXTENSION]
-    texts, req = parse_predict(read_json(), app.config["LIMITS"])
+def predict_payload(state: ModelState, limits: Limits, body: Any) -> dict[str, Any]:
+    """The ``/v1/predict`` answer for a parsed body (shared by the route and the WSGI fast path)."""
+    texts, req = parse_predict(body, limits)
     model, info, probabilities = score_texts(state, texts)
     predictions: list[dict[str, Any]] = [{"label": LABELS[p >= 0.5], "probability": p} for p in probabilities]
     if req.explain:
         for item, text in zip(predictions, texts, strict=True):
             item["explanation"] = model.explain(text, top_k=req.top_k)
-    return json_response({"predictions": predictions, "model": {"name": info.name, "version": info.version}})
+    return {"predictions": predictions, "model": {"name": info.name, "version": info.version}}
+
+
+@bp.post("/v1/predict")
+def predict() -> Response:
+    """Served here only for bodies without a Content-Length (chunked); see :mod:`.middleware`."""
+    return json_response(predict_payload(_state(), _limits(), read_json()))
 
 
 @bp.get("/healthz")

@@ -53,7 +53,7 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(v2.bp)
     register_error_handlers(app)
-    app.wsgi_app = Instrumented(app.wsgi_app, metrics)  # type: ignore[method-assign]
+    app.wsgi_app = Instrumented(app.wsgi_app, metrics, app)  # type: ignore[method-assign]
     return app
 
 

@@ -96,3 +96,27 @@ def test_openapi_documents_every_route(client: FlaskClient) -> None:
     batch = doc["components"]["schemas"]["PredictRequest"]["oneOf"][1]["properties"]["texts"]
     assert batch["maxItems"] == 8  # the configured limit, not a copy of the default
     assert batch["items"]["maxLength"] == 2000
+
+
+CHUNKED = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True}  # a body without Content-Length
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"texts": [POSITIVE, NEGATIVE], "explain": True, "top_k": 2},
+        {"text": ""},
+        {"texts": ["x"] * 9},
+        {"text": 3},
+    ],
+)
+def test_fast_path_and_flask_route_answer_alike(client: FlaskClient, body: dict[str, object]) -> None:
+    fast = client.post("/v1/predict", json=body)
+    routed = client.post("/v1/predict", json=body, environ_overrides=CHUNKED)
+    assert fast.status_code == routed.status_code
+    assert fast.get_json() == routed.get_json()
+    assert fast.headers["Content-Type"] == routed.headers["Content-Type"] == "application/json"
+    assert fast.headers["X-Request-ID"] and routed.headers["X-Request-ID"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    labels = f'endpoint="/v1/predict",http_status="{fast.status_code}",method="POST"'
+    assert f"app_request_count_total{{{labels}}} 2.0" in metrics
