@@ -91,8 +91,8 @@ def test_little_text_shared_between_train_and_test(interim: dict[str, pd.DataFra
 
 
 def test_every_review_names_its_movie(interim: dict[str, pd.DataFrame]) -> None:
-    for split in ("train", "test", "unsup"):
-        assert interim[split]["movie"].str.fullmatch(r"tt\d+").all(), split
+    for name in ("train", "test", "unsup"):
+        assert interim[name]["movie"].str.fullmatch(r"tt\d+").all(), name
     # The dataset's test reviews are about other movies than its training reviews (one exception).
     both = set(interim["train"]["movie"]) & set(interim["test"]["movie"])
     assert len(both) <= 1, sorted(both)
