@@ -1,0 +1,324 @@
+"""``sentiment stack``: the service, Prometheus and the MLflow UI as local processes, for a laptop.
+
+The API runs under gunicorn (as ``sentiment serve`` does), Prometheus (the ``prometheus`` binary,
+e.g. Debian's package) scrapes it every 5 s with the project's rules loaded, and ``mlflow server``
+shows the project's tracking store. Everything the stack writes goes to one run folder (``.run``):
+the generated Prometheus configuration, Prometheus's TSDB, the API's multiprocess metric files and
+one log file per process.
+
+Each process runs in a session of its own, so a Ctrl-C in the terminal reaches only this command,
+which then stops the three in order: SIGTERM to each process group, a bounded wait, SIGKILL for
+whatever is left. If one of them exits on its own, the others are stopped and the command exits
+with code 1, naming it and showing the end of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+log = logging.getLogger(__name__)
+
+SCRAPE_INTERVAL = "5s"
+STOP_TIMEOUT = 20.0  # seconds each process gets after SIGTERM before SIGKILL
+LOG_TAIL_LINES = 20
+
+
+class StackError(RuntimeError):
+    """A process of the stack failed: it exited early or never became ready."""
+
+
+@dataclass
+class Child:
+    """One process of the stack: how to start it, where it answers, where it logs."""
+
+    name: str
+    argv: list[str]
+    url: str
+    ready_url: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            # A session of its own: the terminal's Ctrl-C reaches only the stack, which stops the
+            # children itself, and a signal to the group also reaches the child's own workers.
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.debug("started %s (pid %d): %s", self.name, self.proc.pid, " ".join(self.argv))
+
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.ready_url, timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):  # the group is already gone
+            os.killpg(self.proc.pid, sig)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_all(children: list[Child], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM every process group, wait up to ``timeout`` in all, then SIGKILL what is left."""
+    running = [c for c in children if c.proc is not None]
+    for child in running:
+        child.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in running:
+        assert child.proc is not None
+        try:
+            child.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0f s: killing it", child.name, timeout)
+        # Also after a clean exit: a worker the process left behind in its group must not outlive it.
+        child.signal_group(signal.SIGKILL)
+        child.proc.wait()
+
+
+def _first_dead(children: list[Child]) -> Child | None:
+    return next((c for c in children if c.exit_code() is not None), None)
+
+
+def _died(child: Child) -> StackError:
+    return StackError(
+        f"{child.name} exited early with code {child.exit_code()} (log: {child.log_path}):\n"
+        f"{child.log_tail()}"
+    )
+
+
+def run_stack(
+    children: list[Child],
+    stop: threading.Event,
+    ready_timeout: float = 180.0,
+    echo: Callable[[str], Any] = print,
+) -> None:
+    """Start ``children``, wait until each answers, then until ``stop`` is set; always stop them all.
+
+    Raises :class:`StackError` if a child exits on its own or is not ready in ``ready_timeout``.
+    """
+    try:
+        for child in children:
+            child.start()
+            echo(f"starting {child.name:<10} {child.url}  (log: {child.log_path})")
+        pending = list(children)
+        deadline = time.monotonic() + ready_timeout
+        while pending and not stop.is_set():
+            dead = _first_dead(children)
+            if dead is not None:
+                raise _died(dead)
+            pending = [c for c in pending if not c.is_ready()]
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(c.name for c in pending)
+                raise StackError(f"not ready after {ready_timeout:.0f} s: {names}")
+            stop.wait(0.5)
+        if not stop.is_set():
+            echo("ready:")
+            for child in children:
+                echo(f"  {child.name:<10} {child.url}")
+            echo("Ctrl-C stops everything.")
+        while not stop.wait(0.5):
+            dead = _first_dead(children)
+            if dead is not None:
+                raise _died(dead)
+    finally:
+        echo("stopping ...")
+        stop_all(children)
+        echo("stopped")
+
+
+# --- building the stack ----------------------------------------------------------------------
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def stack_prometheus_config(api_target: str, scrape_interval: str = SCRAPE_INTERVAL) -> str:
+    """The project's prometheus.yml with the API's address, the absolute rules path, and only the
+    API's job (the stack runs no predictive scaler; a dead target would only raise an alert)."""
+    from sentiment_mlops.monitoring import monitoring_paths, prometheus_config
+
+    paths = monitoring_paths()
+    config = yaml.safe_load(prometheus_config(paths.prometheus_config, paths.rules, api_target=api_target))
+    config["global"]["scrape_interval"] = scrape_interval
+    config["global"]["evaluation_interval"] = scrape_interval
+    config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] == "sentiment-api"]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _is_model_dir_or_uri(model_uri: str) -> bool:
+    return model_uri.startswith(("models:/", "runs:/")) or (Path(model_uri) / "card.json").is_file()
+
+
+def build_children(
+    model_uri: str,
+    run_dir: Path,
+    host: str,
+    api_port: int,
+    prometheus_port: int,
+    mlflow_port: int,
+    workers: int,
+    prometheus_bin: str,
+) -> list[Child]:
+    """The three processes, their configuration written under ``run_dir``."""
+    from sentiment_mlops.config import Paths, mlflow_artifact_root, mlflow_tracking_uri
+    from sentiment_mlops.monitoring import write_atomic
+    from sentiment_mlops.serving.commands import gunicorn_argv
+
+    logs = run_dir / "logs"
+    metrics_dir = run_dir / "api-metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    api_env = {
+        **os.environ,
+        "SENTIMENT_MODEL_URI": model_uri,
+        "GUNICORN_BIND": f"{host}:{api_port}",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_GRACEFUL_TIMEOUT": "10",  # a laptop stack: drain quickly on Ctrl-C
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    api = Child(
+        "api",
+        gunicorn_argv(),
+        f"http://{host}:{api_port}",
+        f"http://{host}:{api_port}/readyz",
+        logs / "api.log",
+        api_env,
+    )
+
+    config_path = run_dir / "prometheus.yml"
+    write_atomic(config_path, stack_prometheus_config(f"{host}:{api_port}"))
+    prometheus = Child(
+        "prometheus",
+        [
+            prometheus_bin,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={run_dir / 'prometheus'}",
+            f"--web.listen-address={host}:{prometheus_port}",
+        ],
+        f"http://{host}:{prometheus_port}",
+        f"http://{host}:{prometheus_port}/-/ready",
+        logs / "prometheus.log",
+    )
+
+    paths = Paths()
+    mlflow = Child(
+        "mlflow",
+        [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            "--host",
+            host,
+            "--port",
+            str(mlflow_port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            mlflow_tracking_uri(paths),
+            "--default-artifact-root",
+            mlflow_artifact_root(paths),
+        ],
+        f"http://{host}:{mlflow_port}",
+        f"http://{host}:{mlflow_port}/health",
+        logs / "mlflow.log",
+    )
+    return [api, prometheus, mlflow]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: stack: {message}", err=True)
+    return typer.Exit(2)
+
+
+def stack(
+    model_uri: Annotated[
+        str, typer.Option(help="Model directory or registry URI.", envvar="SENTIMENT_MODEL_URI")
+    ] = "models/export",
+    host: Annotated[str, typer.Option(help="Loopback address every process listens on.")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port.")] = 8000,
+    prometheus_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus's port.")] = 9090,
+    mlflow_port: Annotated[int, typer.Option(min=1, max=65535, help="The MLflow UI's port.")] = 5000,
+    workers: Annotated[int, typer.Option(min=1, help="gunicorn worker processes.")] = 2,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Configuration, TSDB and logs (default: <project>/.run).")
+    ] = None,
+    prometheus_bin: Annotated[str, typer.Option(help="The Prometheus server binary.")] = "prometheus",
+    ready_timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for each to answer.")] = 180,
+) -> None:
+    """Run the API (gunicorn), Prometheus (with the rules) and the MLflow UI until Ctrl-C."""
+    from sentiment_mlops.config import Paths
+
+    if not _is_model_dir_or_uri(model_uri):
+        raise _fail(f"{model_uri} is not a model directory (run `sentiment export`)")
+    binary = shutil.which(prometheus_bin)
+    if binary is None:
+        raise _fail(f"{prometheus_bin} not found: install Prometheus (Debian: apt-get install prometheus)")
+    for name, port in (("api", api_port), ("prometheus", prometheus_port), ("mlflow", mlflow_port)):
+        if port_in_use(host, port):
+            raise _fail(f"port {port} on {host} is in use: pass --{name}-port")
+    if len({api_port, prometheus_port, mlflow_port}) < 3:
+        raise _fail("--api-port, --prometheus-port and --mlflow-port must differ")
+    if not model_uri.startswith(("models:/", "runs:/")):
+        model_uri = str(Path(model_uri).resolve())
+    run_dir = (run_dir or Paths().root / ".run").resolve()
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("%s received: stopping the stack", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        children = build_children(
+            model_uri, run_dir, host, api_port, prometheus_port, mlflow_port, workers, binary
+        )
+        run_stack(children, stop, ready_timeout, echo=typer.echo)
+    except StackError as exc:
+        typer.echo(f"error: stack: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
