@@ -1,5 +1,5 @@
-"""The HTTP service: Flask app factory, JSON and KServe v2 APIs, web page, metrics, gunicorn config."""
+"""The HTTP service: Flask app factory, JSON and KServe v2 APIs, web page, metrics, gunicorn config.
 
-from sentiment_mlops.serving.app import create_app
-
-__all__ = ["create_app"]
+Import the factory from :mod:`sentiment_mlops.serving.app`; this package imports nothing itself, so
+the ``sentiment`` CLI stays quick to start.
+"""

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sentiment_mlops.model import SentimentModel
-from sentiment_mlops.serving import create_app
+from sentiment_mlops.serving.app import create_app
 
 
 @pytest.fixture(scope="session")

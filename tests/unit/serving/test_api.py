@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from sentiment_mlops import __version__
 from sentiment_mlops.model import SentimentModel
-from sentiment_mlops.serving import create_app
+from sentiment_mlops.serving.app import create_app
 
 POSITIVE = "A wonderful, moving film with brilliant acting. I loved every minute of it, a true masterpiece."
 NEGATIVE = "Awful. The worst movie I have ever seen: boring, badly acted, a total waste of time."

@@ -8,8 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from sentiment_mlops.model import SentimentModel
-from sentiment_mlops.serving import create_app
-from sentiment_mlops.serving.app import model_state
+from sentiment_mlops.serving.app import create_app, model_state
 
 
 def _copy_with_version(src: Path, dest: Path, version: str) -> None:
