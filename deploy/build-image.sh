@@ -30,17 +30,18 @@ if [ "$revision" != unknown ] && [ -n "$(git status --porcelain --untracked-file
 fi
 source_url=${IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null || echo unknown)}
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-model_version=unknown
+model_args=() model_version=
 if [ "$target" = api ]; then
   # The registry version when the model came from the registry (what /readyz reports), else the card's id.
   model_version=$(python3 -c 'import json; c = json.load(open("build/model/card.json")); print((c.get("registry") or {}).get("version") or c["version"])')
+  model_args=(--build-arg "MODEL_VERSION=$model_version")
 fi
 
 flags=(--pull=never -f "$dockerfile" -t "$tag"
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created"
-  --build-arg "SOURCE=$source_url" --build-arg "MODEL_VERSION=$model_version")
+  --build-arg "SOURCE=$source_url" "${model_args[@]}")
 # podman writes OCI images by default, and the OCI format has no HEALTHCHECK: ask for Docker's.
 [ "$engine" = podman ] && flags+=(--format docker)
-echo "build-image: $tag (revision $revision, model $model_version)" >&2
+echo "build-image: $tag (revision $revision${model_version:+, model $model_version})" >&2
 # shellcheck disable=SC2086  # CONTAINER_RUNTIME_FLAGS holds several words on purpose
 "$engine" ${CONTAINER_RUNTIME_FLAGS:-} build "${flags[@]}" .

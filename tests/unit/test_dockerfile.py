@@ -1,4 +1,4 @@
-"""deploy/Dockerfile passes hadolint and the checks a reviewer makes; broken variants fail them."""
+"""The Dockerfiles pass hadolint and the checks a reviewer makes; broken variants fail them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+DOCKERFILES = [DOCKERFILE, REPO_ROOT / "deploy" / "Dockerfile.scaler"]
 HADOLINT = REPO_ROOT / ".venv" / "bin" / "hadolint"
 BASE_IMAGE = "python:3.11-slim-bookworm"
 
@@ -59,13 +60,15 @@ def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_dockerfile_is_hadolint_clean() -> None:
-    out = hadolint(DOCKERFILE)
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_is_hadolint_clean(dockerfile: Path) -> None:
+    out = hadolint(dockerfile)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_dockerfile_passes_the_review_checks() -> None:
-    assert problems(DOCKERFILE.read_text()) == []
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_passes_the_review_checks(dockerfile: Path) -> None:
+    assert problems(dockerfile.read_text()) == []
 
 
 @pytest.mark.parametrize(
