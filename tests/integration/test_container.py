@@ -204,3 +204,45 @@ def test_labels_name_version_revision_and_model(podman: Podman, image: str, smal
 def test_image_fits_the_size_budget(podman: Podman, image: str) -> None:
     size = int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
     assert size <= MAX_IMAGE_BYTES, f"image is {size / 1e6:.1f} MB, budget {MAX_IMAGE_BYTES / 1e6:.0f} MB"
+
+
+@pytest.fixture(scope="module")
+def scaler(podman: Podman) -> Iterator[tuple[str, int, int]]:
+    """The predictive scaler's image, running read-only on free ports: (name, grpc port, metrics port)."""
+    tag = f"localhost/sentiment-scaler:test-{os.getpid()}"
+    env = {**podman.env, "PYTHON": str(REPO_ROOT / ".venv/bin/python")}
+    for cmd in (["deploy/build-context.sh", "scaler"], ["deploy/build-image.sh", "scaler", tag]):
+        out = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=900
+        )
+        assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    name, grpc_port, metrics_port = f"sentiment-scaler-test-{os.getpid()}", free_port(), free_port()
+    try:
+        podman(
+            "run", "--detach", "--name", name, "--network=host",
+            "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp",
+            tag, "sentiment", "autoscale", "scaler",
+            "--host", "127.0.0.1", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
+        )  # fmt: skip
+        yield name, grpc_port, metrics_port
+    finally:
+        podman("stop", "--time", "10", name, check=False)
+        podman("rm", "--force", name, check=False)
+        podman("rmi", "--force", tag, check=False)
+
+
+def test_scaler_serves_grpc_health_and_metrics_as_non_root(
+    podman: Podman, scaler: tuple[str, int, int]
+) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    name, grpc_port, metrics_port = scaler
+    request = health_pb2.HealthCheckRequest(service="externalscaler.ExternalScaler")
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=READY_TIMEOUT_S)
+        status = health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+    assert status == health_pb2.HealthCheckResponse.SERVING
+    status_code, body = http(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert status_code == 200 and b"predictive_scaler_" in body
+    assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
