@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,6 +254,24 @@ def ours_env(workdir: Path) -> dict[str, str]:
     return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
 
 
+def bare_flask(workdir: Path, workers: int) -> Server:
+    """The reference: a Flask app that does no work (bench/bare_app.py) under the same gunicorn."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--chdir",
+        str(HERE),
+        "bare_app:app",
+    ]
+    return Server("bare Flask", argv, f"http://127.0.0.1:{port}", "/healthz", workdir / "bare.log")
+
+
 def mlflow_server(workdir: Path, model_name: str, workers: int) -> Server:
     port = free_port()
     argv = [
@@ -435,7 +453,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     our = ours(workdir, paths, args.workers, "load")
     theirs = mlflow_server(workdir, model_name, args.workers)
-    with running(our, ours_env(workdir)), running(theirs, mlflow_env(paths)):
+    bare = bare_flask(workdir, args.workers)
+    with (
+        running(our, ours_env(workdir)),
+        running(theirs, mlflow_env(paths)),
+        running(bare, dict(os.environ)) if args.reference else nullcontext(bare),
+    ):
         print(
             f"mlflow models serve ready in {theirs.start_to_ready_s:.1f} s; checking predictions agree",
             flush=True,
@@ -449,6 +472,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             flush=True,
         )
         rounds: dict[str, list[WrkResult]] = {"ours_single": [], "mlflow_single": [], "ours_batch": []}
+        if args.reference:
+            rounds["bare_flask_single"] = []
         for i in range(args.rounds):
             print(f" round {i + 1} of {args.rounds}", flush=True)
             rounds["ours_single"].append(load(our.url + "/v1/predict", single_ours, "ours, single review"))
@@ -458,7 +483,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             rounds["ours_batch"].append(
                 load(our.url + "/v1/predict", batch_ours, f"ours, {BATCH_SIZE} reviews per request")
             )
-        single, baseline, batch = (WrkResult.median(rounds[k]) for k in rounds)
+            if args.reference:
+                rounds["bare_flask_single"].append(
+                    load(bare.url + "/v1/predict", single_ours, "bare Flask (no work), single review")
+                )
+        single, baseline, batch = (
+            WrkResult.median(rounds[k]) for k in ("ours_single", "mlflow_single", "ours_batch")
+        )
+        reference = WrkResult.median(rounds["bare_flask_single"]) if args.reference else None
         assert our.proc is not None
         workers = [p for p in psutil.Process(our.proc.pid).children() if p.status() != psutil.STATUS_ZOMBIE]
         per_worker = [memory_mb(p.pid) for p in workers]
@@ -491,6 +523,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "single_reviews": len(reviews),
         "single_review_chars": [len(t) for t in reviews],
         "batch_review_chars_mean": round(float(np.mean([len(t) for b in batches for t in b]))),
+        "bare_flask_rps": round(reference.rps, 1) if reference else None,
+        "share_of_bare_flask": round(single.rps / reference.rps, 3) if reference else None,
         "rounds": args.rounds,
         "wrk_rounds": {k: [r.summary() for r in runs] for k, runs in rounds.items()},
         "commands": {
@@ -499,6 +533,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "ours_single": single.command,
             "mlflow_single": baseline.command,
             "ours_batch": batch.command,
+            "bare_flask_server": shlex.join(bare.argv) if reference else None,
+            "bare_flask_single": reference.command if reference else None,
             "warmup": f"the same wrk command with -d{args.warmup}s, just before each",
             "bodies": (
                 f"single: the {len(reviews)} test reviews nearest the median length, half of each label, "
@@ -544,6 +580,16 @@ def print_table(r: dict[str, Any]) -> None:
             "target <= 3 (median of runs)",
         ),
     ]
+    if r["bare_flask_rps"]:
+        rows.insert(
+            1,
+            (
+                "  bare Flask (no work), req/s",
+                f"{r['bare_flask_rps']:,.0f}",
+                "",
+                f"ours is {100 * r['share_of_bare_flask']:.0f}% of this ceiling",
+            ),
+        )
     print(f"\n{'':30} {'ours':>10} {'mlflow':>10}  ")
     for name, a, b, c in rows:
         print(f"{name:30} {a:>10} {b:>10}  {c}")
@@ -564,6 +610,12 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=8, help="median-length reviews in rotation")
     parser.add_argument("--batches", type=int, default=4, help="batch bodies in rotation")
     parser.add_argument("--starts", type=int, default=3, help="cold starts timed (median reported)")
+    parser.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="skip the bare Flask app (the ceiling of any Flask service on this machine)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="default: reports/bench/serve.json")
     args = parser.parse_args()
     if (
