@@ -21,13 +21,12 @@
 # load.
 #
 # Environment: MODEL_DIR (models/export), PYTHON (the project's virtualenv interpreter, with
-# numba: .venv/bin/python), PIP_PYTHON (an interpreter that has pip, for `pip download`: python3).
+# numba: .venv/bin/python), PIP_PYTHON (an interpreter that has pip, for `pip download`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=${1:-api}
 PYTHON=${PYTHON:-.venv/bin/python}
-PIP_PYTHON=${PIP_PYTHON:-python3}
 MODEL_DIR=${MODEL_DIR:-models/export}
 wheels=build/wheels/$target
 
@@ -40,7 +39,16 @@ case $target in
 esac
 command -v uv >/dev/null || die "uv is missing (python3 -m pip install 'uv>=0.4')"
 [ -x "$PYTHON" ] || die "$PYTHON is missing: run \`make setup\` first"
-"$PIP_PYTHON" -m pip --version >/dev/null 2>&1 || die "$PIP_PYTHON has no pip (set PIP_PYTHON)"
+# pip for `pip download` (uv has no equivalent): PIP_PYTHON's, else python3's, else a pip that uv
+# runs in a throw-away environment (the project's virtualenv, first on make's PATH, has no pip).
+if [ -n "${PIP_PYTHON:-}" ]; then
+  pip=("$PIP_PYTHON" -m pip)
+elif python3 -m pip --version >/dev/null 2>&1; then
+  pip=(python3 -m pip)
+else
+  pip=(uvx --quiet --from 'pip>=23' pip)
+fi
+"${pip[@]}" --version >/dev/null || die "no pip found (set PIP_PYTHON to an interpreter that has pip)"
 
 if [ "$target" = api ]; then
   # Checked first: it is the one input this script cannot make.
@@ -68,7 +76,7 @@ fi
 echo "build-context: downloading wheels for cp311 manylinux x86_64 -> $wheels" >&2
 # Binary wheels only, for the image's platform (not the host's): no sdist is built, so nothing
 # depends on the host's compilers; pip keeps wheels already there.
-"$PIP_PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+"${pip[@]}" download --quiet --disable-pip-version-check --only-binary=:all: \
   --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 --platform any \

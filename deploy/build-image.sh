@@ -34,12 +34,16 @@ model_args=() model_version=
 if [ "$target" = api ]; then
   # The registry version when the model came from the registry (what /readyz reports), else the card's id.
   model_version=$(python3 -c 'import json; c = json.load(open("build/model/card.json")); print((c.get("registry") or {}).get("version") or c["version"])')
-  model_args=(--build-arg "MODEL_VERSION=$model_version")
+  model_args=(--build-arg "MODEL_VERSION=$model_version" --label "io.sentiment-mlops.model.version=$model_version")
 fi
 
 flags=(--pull=never -f "$dockerfile" -t "$tag"
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created"
   --build-arg "SOURCE=$source_url" "${model_args[@]}")
+# The same values as --label too: buildah reuses a cached LABEL step even when the build args it
+# expands have changed, which would leave a rebuilt image with the previous revision and date.
+flags+=(--label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision"
+  --label "org.opencontainers.image.created=$created" --label "org.opencontainers.image.source=$source_url")
 # podman writes OCI images by default, and the OCI format has no HEALTHCHECK: ask for Docker's.
 [ "$engine" = podman ] && flags+=(--format docker)
 echo "build-image: $tag (revision $revision${model_version:+, model $model_version})" >&2
