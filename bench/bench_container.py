@@ -189,6 +189,7 @@ def main() -> None:
     print(f"start to ready: median {statistics.median(starts):.2f} s of {[round(s, 2) for s in starts]}")
 
     review = median_review(paths)
+    load_before = os.getloadavg()[0]
     # "loaded": the figures the cluster sizing uses; "one at a time": one review, no queueing.
     loads = {"loaded": (args.threads, args.connections), "one at a time": (1, 1)}
     with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
@@ -270,6 +271,8 @@ def main() -> None:
             "gunicorn_workers": args.workers,
             "log_level": args.log_level,
             "cpus": os.cpu_count(),
+            # Other work on the machine skews both sides; the alternation spreads it, this shows it.
+            "load_average_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
             "container": "podman, host network, read-only root, no CPU or memory limit",
         },
         "loads": results,
