@@ -57,7 +57,9 @@ class Stack:
         deadline = time.monotonic() + READY_TIMEOUT
         pending = self.urls()
         while pending and time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"stack exited with {self.proc.returncode}: {self.errors()}"
+            assert self.proc.poll() is None, (
+                f"stack exited with {self.proc.returncode}: {self.errors()}\n{self.logs()}"
+            )
             for name, url in list(pending.items()):
                 try:
                     if requests.get(url, timeout=2).status_code == 200:
@@ -77,6 +79,12 @@ class Stack:
         """Everything the stack printed (call once it has exited)."""
         self.reader.join(timeout=10)
         return "".join(self.lines)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}"
+            for p in sorted(self.run_dir.glob("logs/*.log"))
+        )
 
     def errors(self) -> str:
         assert self.proc.stderr is not None
@@ -120,10 +128,25 @@ def stack(small_model_dir: Path, tmp_path: Path) -> Iterator[Stack]:
                 p.kill()
 
 
+def _running(p: psutil.Process) -> bool:
+    """Still running: a zombie has exited (only its parent has not collected it yet)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _gone(processes: list[psutil.Process], timeout: float = 10.0) -> list[psutil.Process]:
-    """Those of ``processes`` still running after ``timeout`` (a zombie has exited: it counts as gone)."""
+    """Those of ``processes`` still running after ``timeout``."""
     _, alive = psutil.wait_procs(processes, timeout=timeout)
-    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in alive if _running(p)]
+
+
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.NoSuchProcess:  # a short-lived helper that has just exited
+        return ""
 
 
 def _query(prometheus: str, promql: str) -> list[dict[str, object]]:
@@ -136,10 +159,10 @@ def _query(prometheus: str, promql: str) -> list[dict[str, object]]:
 def test_stack_starts_three_processes_and_ctrl_c_stops_them_all(stack: Stack) -> None:
     stack.wait_ready()
     children = stack.descendants()
-    names = " ".join(" ".join(p.cmdline()) for p in children)
-    assert "gunicorn" in names and "prometheus" in names and "mlflow" in names
+    names = " ".join(_cmdline(p) for p in children)
+    assert "gunicorn" in names and "prometheus" in names and "mlflow" in names, names
     # 2 gunicorn workers + their master, prometheus, mlflow and its worker(s)
-    assert len(children) >= 5
+    assert len(children) >= 5, names
 
     # Prometheus scrapes the API with the project's rules loaded
     deadline = time.monotonic() + 30
@@ -152,7 +175,7 @@ def test_stack_starts_three_processes_and_ctrl_c_stops_them_all(stack: Stack) ->
     assert requests.post(f"{stack.api}/v1/predict", json={"text": "A great film."}, timeout=10).ok
 
     stack.proc.send_signal(signal.SIGINT)
-    assert stack.proc.wait(timeout=60) == 0
+    assert stack.proc.wait(timeout=60) == 0, f"{stack.errors()}\n{stack.logs()}"
     out = stack.output()
     assert not _gone(children), f"left running: {_gone(children)}"
     # the URLs are printed once all three answer
@@ -172,7 +195,7 @@ def test_stack_starts_three_processes_and_ctrl_c_stops_them_all(stack: Stack) ->
 def test_a_process_that_dies_stops_the_others_and_is_named(stack: Stack) -> None:
     stack.wait_ready()
     children = stack.descendants()
-    prometheus = next(p for p in children if p.name() == "prometheus")
+    prometheus = next(p for p in children if "prometheus --config.file" in _cmdline(p))
     prometheus.kill()
 
     assert stack.proc.wait(timeout=60) == 1
