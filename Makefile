@@ -14,8 +14,8 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 # dvc.yaml's stages call `sentiment`: put the virtualenv's commands first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup run test test-fast lint format typecheck repro train bench-model bench-serve \
-        image simulate stack serve clean
+.PHONY: help setup run test test-fast lint format repro bench-model bench-serve bench-container \
+        bench-metrics wheels image image-scaler simulate stack serve clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,19 @@ bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, 
 
 bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
 	$(PY) bench/bench_serve.py
+
+wheels: setup ## Prepare the image build context: locked wheels, our wheel, AOT kernels, the model (build/)
+	deploy/build-context.sh api
+
+image: wheels ## Build the API image sentiment-api:<version> with podman (offline, from build/)
+	source $(SHARED)/tools/container-env.sh && deploy/build-image.sh api
+
+image-scaler: setup ## Build the predictive scaler's image sentiment-scaler:<version>
+	deploy/build-context.sh scaler
+	source $(SHARED)/tools/container-env.sh && deploy/build-image.sh scaler
+
+bench-container: image ## Image size, start to ready, latency in the container against the host (wrk)
+	$(PY) bench/bench_container.py
 
 simulate: setup ## Replay a traffic trace through reactive, predictive and static autoscaling
 	$(SENTIMENT) autoscale simulate --trace $(TRACE)
