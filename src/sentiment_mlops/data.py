@@ -15,11 +15,9 @@ import os
 import re
 import shutil
 import tarfile
-import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -32,6 +30,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from sentiment_mlops.config import Params, Paths
+from sentiment_mlops.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -335,35 +334,20 @@ def _sample(df: pd.DataFrame, n: int, seed: int, split: str) -> pd.DataFrame:
     return df.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
 
 
-@contextmanager
-def _atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name in the same folder (same filesystem, so the rename is atomic); created with the
-    # usual umask permissions, unlike mkstemp's 0600.
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        yield tmp
-        tmp.replace(dest)  # atomic on POSIX: readers see the old file or the new one
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_parquet(df: pd.DataFrame, dest: Path) -> Path:
     """Write reviews atomically with a fixed schema (same frame -> byte-identical file)."""
     table = pa.Table.from_pandas(df[list(COLUMNS)], schema=_SCHEMA, preserve_index=False)
-    with _atomic_path(dest) as tmp:
+    with atomic_path(dest) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return dest
 
 
 def _write_json(data: dict[str, Any], dest: Path) -> None:
-    with _atomic_path(dest) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(dest, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _copy(src: Path, dest: Path) -> None:
-    with _atomic_path(dest) as tmp:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
 
 

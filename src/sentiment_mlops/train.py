@@ -192,17 +192,20 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
         best.accuracy,
     )
 
-    scale, shift = 1.0, 0.0
-    if params.train.calibrate:
-        held_out = fit_nbsvm(
-            X_train,
-            y_train,
+    def fit_best(X: csr_matrix, y: np.ndarray) -> Fitted:
+        return fit_nbsvm(
+            X,
+            y,
             C=best.C,
             nb_alpha=best.nb_alpha,
             beta=best.beta,
             min_df=params.features.min_df,
             max_iter=params.train.max_iter,
         )
+
+    scale, shift = 1.0, 0.0
+    if params.train.calibrate:
+        held_out = fit_best(X_train, y_train)
         scale, shift = platt_scaling(X_val @ held_out.weights.astype(np.float64) + held_out.bias, y_val)
         log.info("Platt scaling on validation: scale %.3f, shift %.3f", scale, shift)
 
@@ -212,15 +215,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
         X_fit, y_fit = vstack([X_train, X_val]).tocsr(), np.concatenate([y_train, y_val])
     else:
         X_fit, y_fit = X_train, y_train
-    fitted = fit_nbsvm(
-        X_fit,
-        y_fit,
-        C=best.C,
-        nb_alpha=best.nb_alpha,
-        beta=best.beta,
-        min_df=params.features.min_df,
-        max_iter=params.train.max_iter,
-    )
+    fitted = fit_best(X_fit, y_fit)
 
     fitted.weights *= np.float32(scale)
     fitted.bias = scale * fitted.bias + shift
