@@ -203,7 +203,8 @@ def build_children(
     workers: int,
     prometheus_bin: str,
 ) -> list[Child]:
-    """The three processes, their configuration written under ``run_dir``."""
+    """The processes, their configuration written under ``run_dir`` (no MLflow UI when the tracking
+    store is a remote server)."""
     from sentiment_mlops.config import Paths, mlflow_artifact_root, mlflow_tracking_uri
     from sentiment_mlops.monitoring import write_atomic
     from sentiment_mlops.serving.commands import gunicorn_argv
@@ -244,6 +245,11 @@ def build_children(
     )
 
     paths = Paths()
+    tracking_uri = mlflow_tracking_uri(paths)
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        # a team tracking server already has its UI: nothing local to start
+        log.warning("MLFLOW_TRACKING_URI is %s: not starting a local MLflow UI", tracking_uri)
+        return [api, prometheus]
     mlflow = Child(
         "mlflow",
         [
@@ -256,7 +262,7 @@ def build_children(
             "--workers",
             "1",
             "--backend-store-uri",
-            mlflow_tracking_uri(paths),
+            tracking_uri,
             "--default-artifact-root",
             mlflow_artifact_root(paths),
         ],
