@@ -602,7 +602,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before each measurement")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
