@@ -114,3 +114,41 @@ def test_counters_and_histograms_are_exact_over_two_workers(small_model_dir: Pat
     assert value("model_baseline_positive_share") == model.card["baseline"]["positive_share"]
     info = [k for k in m if k[0] == "model_info"]
     assert len(info) == 1 and dict(info[0][1])["version"] == model.version and m[info[0]] == 1
+
+
+def test_recycled_workers_keep_counts_exact_and_files_bounded(small_model_dir: Path, tmp_path: Path) -> None:
+    """gunicorn recycles workers (max_requests); their samples survive, their files do not pile up."""
+    with ApiServer(small_model_dir, tmp_path, workers=2, GUNICORN_MAX_REQUESTS="40") as server:
+        rng = random.Random(7)
+        labels: Counter[str] = Counter()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for _kind, status, preds in pool.map(
+                lambda _: _one_request(server.url, "single", rng), range(600)
+            ):
+                assert status == 200
+                labels.update(p["label"] for p in preds)
+        # 600 requests at 40 per worker: well over ten workers were recycled
+        samples = _scrape(server.url)
+        predicted = {
+            dict(key)["prediction"]: value
+            for (name, key), value in samples.items()
+            if name == "model_prediction_count_total"
+        }
+        assert predicted == {label: float(n) for label, n in labels.items()}
+        ok = sum(
+            value
+            for (name, key), value in samples.items()
+            if name == "app_request_count_total"
+            and dict(key).get("endpoint") == "/v1/predict"
+            and dict(key).get("http_status") == "200"
+        )
+        assert ok == 600
+        files = list(server.metrics_dir.glob("*.db"))
+        live = server.worker_pids() | {server.pid}
+        # per live process a few files, plus one archive per metric type
+        dead = [
+            f
+            for f in files
+            if f.stem.rsplit("_", 1)[-1].isdigit() and int(f.stem.rsplit("_", 1)[-1]) not in live
+        ]
+        assert not dead, f"files of dead workers left behind: {sorted(f.name for f in dead)}"

@@ -69,7 +69,7 @@ log = logging.getLogger("sentiment_mlops.serving.gunicorn")
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A worker died (recycled, killed, drained): drop its live gauges; its counters remain."""
+    """A worker died (recycled, killed, drained): fold its samples into the archive files."""
     from sentiment_mlops.serving.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)

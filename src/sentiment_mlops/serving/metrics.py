@@ -9,8 +9,12 @@ module does it before the app is imported).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prom_multiprocess
+from prometheus_client.mmap_dict import MmapedDict
 
 LATENCY_BUCKETS = (
     0.0001,
@@ -166,9 +171,12 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text: merged over all processes in multiprocess mode, else this registry."""
         if multiprocess_dir():
-            registry = CollectorRegistry()
-            prom_multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
+            # shared lock: the master folds a dead worker's files into the archive under the
+            # exclusive one, so a scrape never sees a file both in the archive and on its own
+            with _folder_lock(exclusive=False):
+                registry = CollectorRegistry()
+                prom_multiprocess.MultiProcessCollector(registry)
+                return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
@@ -181,7 +189,37 @@ def exported_metric_names() -> set[str]:
     return names
 
 
+@contextmanager
+def _folder_lock(exclusive: bool) -> Iterator[None]:
+    directory = multiprocess_dir()
+    assert directory is not None
+    with (Path(directory) / ".lock").open("a") as handle:  # not *.db: the collector skips it
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
 def mark_process_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (its counters and histograms keep counting)."""
-    if multiprocess_dir():
-        prom_multiprocess.mark_process_dead(pid)
+    """A worker died: fold its counters and histograms into one archive file per type and delete
+    its files, so the folder holds the live processes plus two archives however often gunicorn
+    recycles workers (prometheus_client alone keeps every dead worker's files: scrapes slow down)."""
+    directory = multiprocess_dir()
+    if not directory:
+        return
+    prom_multiprocess.mark_process_dead(pid)  # live gauges
+    folder = Path(directory)
+    with _folder_lock(exclusive=True):
+        for kind in ("counter", "histogram"):
+            dead = folder / f"{kind}_{pid}.db"
+            if not dead.is_file():
+                continue
+            archive = MmapedDict(str(folder / f"{kind}_archive.db"))
+            try:
+                for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(dead)):
+                    current, _ = archive.read_value(key)
+                    archive.write_value(key, current + value, 0.0)
+            finally:
+                archive.close()
+            dead.unlink()
+        # max-mode gauges (model_ready, model_info) of a dead worker must not outvote the live ones
+        for gauge in folder.glob(f"gauge_*_{pid}.db"):
+            gauge.unlink()
