@@ -81,5 +81,11 @@ bench-container: image ## Image size, start to ready, latency in the container a
 simulate: setup ## Replay a traffic trace through reactive, predictive and static autoscaling
 	$(SENTIMENT) autoscale simulate --trace $(TRACE)
 
+stack: setup ## Local stack: the API (gunicorn), Prometheus with the rules, the MLflow UI; Ctrl-C stops all
+	$(SENTIMENT) stack --model-uri models/export --host $(HOST) --api-port $(PORT)
+
+bench-metrics: setup ## /metrics scrape time after 1M requests (4 workers), metric files under worker recycling
+	$(PY) bench/bench_metrics.py
+
 clean: ## Remove caches (keeps data, models and the MLflow store)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

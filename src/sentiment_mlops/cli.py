@@ -20,6 +20,7 @@ from sentiment_mlops.autoscaling.commands import app as autoscale_app
 from sentiment_mlops.config import ConfigError, Params, Paths, load_params
 from sentiment_mlops.monitoring import app as monitoring_app
 from sentiment_mlops.serving.commands import serve
+from sentiment_mlops.stack import stack
 
 app = typer.Typer(
     name="sentiment",
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(autoscale_app, name="autoscale", help="Predictive autoscaling: scaler, simulator, backtest.")
 app.add_typer(monitoring_app, name="monitoring", help="Prometheus rules and dashboards.")
 app.command("serve")(serve)
+app.command("stack")(stack)
 
 log = logging.getLogger("sentiment_mlops.cli")
 
