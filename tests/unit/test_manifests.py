@@ -518,7 +518,7 @@ def test_typo_in_a_core_field_fails(deploy_copy: Path) -> None:
 def test_container_without_limits_fails(deploy_copy: Path) -> None:
     _edit(
         deploy_copy / "k8s" / "base" / "deployment.yaml",
-        '            limits:\n              cpu: "1"\n              memory: 512Mi\n',
+        '            limits:\n              cpu: "1"\n              memory: 384Mi\n',
         "",
     )
     problems = _problems_of_copy(deploy_copy, "local")
