@@ -51,13 +51,13 @@ test-fast: setup ## Run the tests that take seconds (no slow, no container)
 	$(BIN)/pytest -m "not slow and not container"
 
 lint: setup ## ruff (lint and format check) and mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy src scripts
 
 format: setup ## Apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
 
 bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, side by side
 	$(PY) bench/bench_model.py
