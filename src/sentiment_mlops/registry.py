@@ -6,6 +6,7 @@ that serves. Promotion moves ``champion`` only if the challenger clears the gate
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -104,17 +105,40 @@ def _test_accuracy(client: Any, run_id: str) -> float:
     return float(metrics["test_accuracy"])
 
 
+def _run_exists(client: Any, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
 def register(paths: Paths, params: Params) -> str:
-    """Register the trained model's MLflow run as a new version with alias ``challenger``."""
+    """Register the trained model as a new version with alias ``challenger``.
+
+    The model's own training run is registered when this tracking server holds it. A model trained
+    elsewhere (CI's pipeline job tracks locally, delivery registers in the team's server) is first
+    published here as a new run carrying its card, its test metrics from ``reports/metrics.json``
+    and the model, so the gate compares like with like.
+    """
     import mlflow
 
     model = SentimentModel.load(paths.model_dir)
-    run_id = model.card.get("mlflow_run_id")
-    if not run_id:
-        raise RegistryError(f"{paths.model_dir} was trained without MLflow tracking; nothing to register")
     client = _client(paths)
+    run_id = str(model.card.get("mlflow_run_id") or "")
+    if not run_id or not _run_exists(client, run_id):
+        from sentiment_mlops import tracking
+
+        metrics_file = paths.reports / "metrics.json"
+        if not metrics_file.is_file():
+            raise RegistryError(f"{metrics_file} not found: run `sentiment evaluate` before registering")
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+        run_id = tracking.publish(paths, model, metrics, source_run_id=run_id or None)
+        log.info("published the model trained elsewhere as run %s", run_id)
     name = params.registry.model_name
-    _test_accuracy(client, str(run_id))  # only evaluated models are registered
+    _test_accuracy(client, run_id)  # only evaluated models are registered
     version = mlflow.register_model(f"runs:/{run_id}/model", name)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     client.set_model_version_tag(name, version.version, "model_version_hash", model.card.get("version", ""))

@@ -118,6 +118,32 @@ def log_training(paths: Paths, params: Params, model: SentimentModel, report: di
         return str(run.info.run_id)
 
 
+def publish(
+    paths: Paths, model: SentimentModel, test_metrics: dict[str, float], source_run_id: str | None
+) -> str:
+    """Record a model trained elsewhere as a run of this server (card, test metrics, model); return its id."""
+    import mlflow
+
+    configure(paths)
+    with mlflow.start_run(run_name=f"publish-{model.version}") as run:
+        mlflow.set_tags(
+            {
+                "git_commit": git_commit(paths.root),
+                "training_data_sha256": str(model.card.get("training_data_sha256", "")),
+                "model_version_hash": model.version,
+                "featurizer_version": model.spec.version,
+                "source_run_id": source_run_id or "untracked",
+            }
+        )
+        mlflow.log_params({f"chosen.{k}": v for k, v in model.card.get("chosen", {}).items()})
+        validation = model.card.get("validation", {})
+        mlflow.log_metrics({f"validation_{k}": float(v) for k, v in validation.items()})
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test_metrics.items()})
+        mlflow.log_dict(model.card, "model_card.json")
+        log_model(paths.model_dir)
+        return str(run.info.run_id)
+
+
 def log_evaluation(paths: Paths, run_id: str, metrics: dict[str, float], artifacts: list[Path]) -> None:
     """Add test-set metrics and plots to the training run ``run_id``."""
     import mlflow
