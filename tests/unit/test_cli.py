@@ -83,10 +83,11 @@ def test_stages_out_of_order(project: Path) -> None:
     assert code == 2 and err.startswith("error: evaluate: not a model directory")
 
 
-def test_register_needs_a_tracked_model(project: Path, small_model_dir: Path) -> None:
+def test_register_needs_an_evaluated_model(project: Path, small_model_dir: Path) -> None:
+    # An untracked model is published to the tracking server first, which needs its test metrics.
     shutil.copytree(small_model_dir, project / "models" / "model")
     code, _, err = _run("register")
-    assert code == 2 and "trained without MLflow tracking; nothing to register" in err
+    assert code == 2 and "error: register: " in err and "run `sentiment evaluate` before registering" in err
 
 
 def test_console_script_exit_code(project: Path) -> None:
