@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,19 @@ def atomic_write_text(dest: Path | str, content: str) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_text(content, encoding="utf-8")
     return Path(dest)
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move the finished folder ``staging`` to ``target``; an existing ``target`` is swapped out, then
+    removed, so readers see the old folder or the new one (a rename cannot replace a non-empty one)."""
+    if not target.exists():
+        staging.replace(target)
+        return
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    target.replace(old)
+    staging.replace(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_json(dest: Path | str, payload: Any) -> Path:

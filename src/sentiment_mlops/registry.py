@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_mlops.config import Params, Paths
+from sentiment_mlops.io import replace_dir
 from sentiment_mlops.model import SentimentModel
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def _client(paths: Paths) -> Any:
 
     from sentiment_mlops import tracking
 
-    tracking.configure(paths)
+    tracking.connect(paths)
     return MlflowClient()
 
 
@@ -226,12 +227,9 @@ def export(paths: Paths, params: Params, uri: str | None = None, out: Path | Non
     out = out or paths.export_dir
     with tempfile.TemporaryDirectory(prefix="sentiment-export-") as tmp:
         model_dir = _download(uri, Path(tmp), paths)
-        staging = out.with_name(f".{out.name}.staging")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(model_dir, staging)
-        SentimentModel.load(staging)  # refuse to publish anything that does not load
-        if out.exists():
-            shutil.rmtree(out)
-        staging.replace(out)
+        SentimentModel.load(model_dir)  # refuse to publish anything that does not load
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
+        replace_dir(staging, out)
     log.info("exported %s to %s", uri, out)
     return out

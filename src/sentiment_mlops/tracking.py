@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +20,20 @@ EXPERIMENT = "sentiment"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def configure(paths: Paths) -> str:
-    """Point MLflow at ``$MLFLOW_TRACKING_URI`` (or the local store) and ensure the experiment exists."""
+def connect(paths: Paths) -> str:
+    """Point MLflow at ``$MLFLOW_TRACKING_URI`` (or the local store); writes nothing."""
     import mlflow
 
     uri = mlflow_tracking_uri(paths)
     mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def configure(paths: Paths) -> str:
+    """:func:`connect`, then make sure the experiment runs are logged to exists."""
+    import mlflow
+
+    uri = connect(paths)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         # A local store keeps artifacts in the project folder; a team server decides for itself.
         location = None if uri.startswith("http") else Path(mlflow_artifact_root(paths)).as_uri()
@@ -68,15 +78,24 @@ def log_model(model_dir: Path) -> None:
 
     example = pd.DataFrame({"text": ["A moving, beautifully acted film.", "Dull and far too long."]})
     output = pd.DataFrame({"label": ["positive", "negative"], "probability": [0.9, 0.1]})
-    mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(PACKAGE_DIR / "mlflow_model.py"),
-        artifacts={MODEL_ARTIFACT: str(model_dir)},
-        code_paths=[str(PACKAGE_DIR)],
-        signature=infer_signature(example, output),
-        input_example=example,
-        pip_requirements=_requirements(),
-    )
+    # Ship the package's source with the model, so it loads where the package is not installed;
+    # without byte-code caches or compiled extensions, which belong to this machine only.
+    code_dir = Path(tempfile.mkdtemp(prefix="sentiment-code-"))
+    try:
+        shutil.copytree(
+            PACKAGE_DIR, code_dir / PACKAGE_DIR.name, ignore=shutil.ignore_patterns("__pycache__", "*.so")
+        )
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PACKAGE_DIR / "mlflow_model.py"),
+            artifacts={MODEL_ARTIFACT: str(model_dir)},
+            code_paths=[str(code_dir / PACKAGE_DIR.name)],
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
+    finally:
+        shutil.rmtree(code_dir, ignore_errors=True)
 
 
 def log_training(paths: Paths, params: Params, model: SentimentModel, report: dict[str, Any]) -> str:
