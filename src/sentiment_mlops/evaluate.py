@@ -20,16 +20,21 @@ from sentiment_mlops.model import SentimentModel
 log = logging.getLogger(__name__)
 
 
-def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int) -> float:
-    """Mean |accuracy - confidence| over equal-width bins of P(positive), weighted by bin size."""
+def reliability(y: np.ndarray, proba: np.ndarray, bins: int) -> list[tuple[float, float, int]]:
+    """Per non-empty equal-width bin of P(positive): mean confidence, share positive, reviews."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
+    rows = []
     for b in range(bins):
         in_bin = which == b
         if in_bin.any():
-            ece += in_bin.mean() * abs(y[in_bin].mean() - proba[in_bin].mean())
-    return float(ece)
+            rows.append((float(proba[in_bin].mean()), float(y[in_bin].mean()), int(in_bin.sum())))
+    return rows
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int) -> float:
+    """Mean |accuracy - confidence| over equal-width bins of P(positive), weighted by bin size."""
+    return float(sum(n * abs(acc - conf) for conf, acc, n in reliability(y, proba, bins)) / len(y))
 
 
 def compute_metrics(y: np.ndarray, proba: np.ndarray, bins: int) -> dict[str, float]:
@@ -71,14 +76,7 @@ def write_plot_data(y: np.ndarray, proba: np.ndarray, bins: int, folder: Path) -
         "recall,precision",
         zip(recall[keep].tolist(), precision[keep].tolist(), strict=True),
     )
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)
-    rows = []
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            rows.append((float(proba[in_bin].mean()), float(y[in_bin].mean()), int(in_bin.sum())))
-    _csv(folder / "calibration.csv", "confidence,accuracy,count", rows)
+    _csv(folder / "calibration.csv", "confidence,accuracy,count", reliability(y, proba, bins))
     return [folder / f for f in ("confusion.csv", "roc.csv", "precision_recall.csv", "calibration.csv")]
 
 

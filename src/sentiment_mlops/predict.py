@@ -56,9 +56,9 @@ def _chunks(path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
             yield from pd.read_csv(path, chunksize=batch_size, dtype=str, keep_default_na=False)
         else:
             yield from pd.read_json(path, lines=True, chunksize=batch_size, dtype=False)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise PredictInputError(f"{path}: cannot read as {kind}: {exc}") from exc
-    except Exception as exc:  # pyarrow and the CSV parser raise their own error types
+    except PredictInputError:
+        raise
+    except Exception as exc:  # OSError, UnicodeDecodeError, and pyarrow's and pandas' own parse errors
         raise PredictInputError(f"{path}: cannot read as {kind}: {exc}") from exc
 
 
