@@ -27,9 +27,9 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 # The scoring kernels compiled ahead of time (no JIT start-up, 130 MB less RSS per process);
 # rebuilt whenever kernels.py changes (its hash is in the module name, so stale builds never load).
-$(VENV)/.aot-built: $(VENV)/.installed src/sentiment_mlops/kernels.py src/sentiment_mlops/kernels_aot.py
-	rm -f src/sentiment_mlops/_kernels_aot_*.so
-	$(PY) -m sentiment_mlops.kernels_aot src/sentiment_mlops
+$(VENV)/.aot-built: $(VENV)/.installed src/sentiment_mlops/model/kernels.py src/sentiment_mlops/model/kernels_aot.py
+	rm -f src/sentiment_mlops/model/_kernels_aot_*.so
+	$(PY) -m sentiment_mlops.model.kernels_aot src/sentiment_mlops/model
 	@touch $@
 
 setup: $(VENV)/.installed $(VENV)/.aot-built ## Create the virtual environment, install (locked versions), compile the kernels

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sentiment_mlops import __version__
 from sentiment_mlops.config import Paths
-from sentiment_mlops.io import atomic_write_json
+from sentiment_mlops.files import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = ["-m", "gunicorn", "--config", "python:sentiment_mlops.serving.gunicorn_conf"]

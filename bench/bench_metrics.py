@@ -34,7 +34,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from sentiment_mlops.config import Paths
-from sentiment_mlops.io import atomic_write_json
+from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.serving.commands import gunicorn_argv
 
 

@@ -20,14 +20,14 @@ import numpy as np
 
 from sentiment_mlops import data
 from sentiment_mlops.config import Paths
-from sentiment_mlops.io import atomic_write_json
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.model.artifact import SentimentModel
 
 # VmHWM (peak RSS) belongs to the process image, so a parent's size before exec does not leak in.
 RSS_PROBE = """
 import re, sys
 from pathlib import Path
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 model = SentimentModel.load(sys.argv[1])
 model.predict(["A warm, funny and beautifully acted film."])
 print(int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) / 1024)

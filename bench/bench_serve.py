@@ -45,7 +45,7 @@ import requests
 
 from sentiment_mlops import data
 from sentiment_mlops.config import Paths, load_params, mlflow_tracking_uri
-from sentiment_mlops.io import atomic_write_json
+from sentiment_mlops.files import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "wrk_post.lua"

@@ -90,7 +90,7 @@ ls build/dist/sentiment_mlops-*.whl >/dev/null 2>&1 || die "uv build produced no
 if [ "$target" = api ]; then
   echo "build-context: scoring kernels compiled ahead of time -> build/aot" >&2
   rm -rf build/aot
-  "$PYTHON" -m sentiment_mlops.kernels_aot build/aot >/dev/null
+  "$PYTHON" -m sentiment_mlops.model.kernels_aot build/aot >/dev/null
   # Only the extension goes into the image (pycc leaves object files behind).
   find build/aot -mindepth 1 ! -name '_kernels_aot_*.so' -delete
   ls build/aot/_kernels_aot_*.so >/dev/null 2>&1 || die "no extension was built in build/aot"

@@ -60,8 +60,9 @@ def small_project(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) 
 
     ``<folder>/models/model`` holds a real trained model; tests that need a model use it.
     """
-    from sentiment_mlops import data, evaluate, train
+    from sentiment_mlops import data
     from sentiment_mlops.config import Paths, load_params
+    from sentiment_mlops.training import evaluate, train
 
     root = tmp_path_factory.mktemp("small-project")
     (root / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())

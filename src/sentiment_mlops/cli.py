@@ -18,9 +18,9 @@ import typer
 
 from sentiment_mlops.autoscaling.commands import app as autoscale_app
 from sentiment_mlops.config import ConfigError, Params, Paths, load_params
-from sentiment_mlops.monitoring import app as monitoring_app
 from sentiment_mlops.serving.commands import serve
-from sentiment_mlops.stack import stack
+from sentiment_mlops.workspace.monitoring import app as monitoring_app
+from sentiment_mlops.workspace.stack import stack
 
 app = typer.Typer(
     name="sentiment",
@@ -48,10 +48,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    from sentiment_mlops.batch import PredictInputError
     from sentiment_mlops.data import DataError
-    from sentiment_mlops.model import ModelError
-    from sentiment_mlops.predict import PredictInputError
-    from sentiment_mlops.registry import GateFailedError, RegistryError
+    from sentiment_mlops.model.artifact import ModelError
+    from sentiment_mlops.registry.versions import GateFailedError, RegistryError
 
     return (ConfigError, DataError, ModelError, PredictInputError, RegistryError, GateFailedError)
 
@@ -101,7 +101,7 @@ def train(
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
 ) -> None:
     """Choose hyper-parameters on validation, refit on train, save models/model, log to MLflow."""
-    from sentiment_mlops import train as train_stage
+    from sentiment_mlops.training import train as train_stage
 
     with _stage("train") as (paths, params):
         train_stage.run(paths, params, track=track)
@@ -112,7 +112,7 @@ def evaluate(
     track: Annotated[bool, typer.Option(help="Add the metrics and plots to the MLflow run.")] = True,
 ) -> None:
     """Score the test split; write reports/metrics.json, plots and figures."""
-    from sentiment_mlops import evaluate as evaluate_stage
+    from sentiment_mlops.training import evaluate as evaluate_stage
 
     with _stage("evaluate") as (paths, params):
         metrics = evaluate_stage.run(paths, params, track=track)
@@ -122,7 +122,7 @@ def evaluate(
 @app.command()
 def register() -> None:
     """Register the trained model in MLflow as a new version with alias 'challenger'."""
-    from sentiment_mlops import registry
+    from sentiment_mlops.registry import versions as registry
 
     with _stage("register") as (paths, params):
         version = registry.register(paths, params)
@@ -132,7 +132,7 @@ def register() -> None:
 @app.command()
 def promote() -> None:
     """Move alias 'champion' to the challenger if it passes the quality gate (else exit 2)."""
-    from sentiment_mlops import registry
+    from sentiment_mlops.registry import versions as registry
 
     with _stage("promote") as (paths, params):
         decision = registry.promote(paths, params)
@@ -145,7 +145,7 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Default: models/export.")] = None,
 ) -> None:
     """Export a registered model as a plain directory the service loads without MLflow."""
-    from sentiment_mlops import registry
+    from sentiment_mlops.registry import versions as registry
 
     with _stage("export") as (paths, params):
         typer.echo(str(registry.export(paths, params, model_uri, out)))
@@ -167,8 +167,8 @@ def predict(
     batch_size: Annotated[int, typer.Option(min=1, help="Reviews per scored batch.")] = 10_000,
 ) -> None:
     """Score one review, or a whole file (streamed, so it may be larger than memory)."""
-    from sentiment_mlops import predict as predict_mod
-    from sentiment_mlops import registry
+    from sentiment_mlops import batch as predict_mod
+    from sentiment_mlops.registry import versions as registry
 
     if (text is None) == (input_file is None):
         typer.echo("error: predict: give either a TEXT argument or --input FILE", err=True)

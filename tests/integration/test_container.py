@@ -145,7 +145,7 @@ def running(podman: Podman, image: str) -> Iterator[Running]:
 
 
 def test_predicts_what_the_host_predicts(running: Running, small_model_dir: Path) -> None:
-    from sentiment_mlops.model import SentimentModel
+    from sentiment_mlops.model.artifact import SentimentModel
 
     status, body = http(f"{running.base_url}/v1/predict", {"texts": REVIEWS})
     assert status == 200, body
@@ -179,10 +179,10 @@ def test_runs_as_uid_10001_on_a_read_only_root(podman: Podman, running: Running,
 
 
 def test_scores_without_numba(podman: Podman, running: Running) -> None:
-    probe = "import importlib.util as u, sentiment_mlops.features as f; print(u.find_spec('numba'), f._scoring_kernels().__name__)"  # noqa: E501
+    probe = "import importlib.util as u, sentiment_mlops.model.features as f; print(u.find_spec('numba'), f._scoring_kernels().__name__)"  # noqa: E501
     out = podman("exec", running.name, "python3", "-c", probe).stdout.split()
     assert out[0] == "None"
-    assert out[1].startswith("sentiment_mlops._kernels_aot_")
+    assert out[1].startswith("sentiment_mlops.model._kernels_aot_")
 
 
 def test_healthcheck_passes(podman: Podman, running: Running) -> None:

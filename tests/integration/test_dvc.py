@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from tests.integration.dvc_project import DvcProject, build
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from sentiment_mlops.cli import app
 from sentiment_mlops.config import load_params
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from tests.integration.dvc_project import DvcProject, build
 
 pytestmark = pytest.mark.integration

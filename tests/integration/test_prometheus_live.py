@@ -33,7 +33,7 @@ import pytest
 import requests
 import yaml
 
-from sentiment_mlops.monitoring import (
+from sentiment_mlops.workspace.monitoring import (
     KEDA_TRIGGER_QUERY,
     KEDA_TRIGGER_RECORD,
     load_rule_groups,

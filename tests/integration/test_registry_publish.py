@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_mlops import registry
 from sentiment_mlops.config import Paths, load_params
+from sentiment_mlops.registry import versions as registry
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from tests.integration.serving_server import ApiServer
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from tests.integration.serving_server import ApiServer
 
 pytestmark = pytest.mark.integration

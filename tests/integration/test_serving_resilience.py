@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from tests.integration.serving_server import ApiServer
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 
 # ``sentiment stack`` is this function registered on the CLI; typer.run gives the same option parsing.
-_STACK = "import typer; from sentiment_mlops.stack import stack; typer.run(stack)"
+_STACK = "import typer; from sentiment_mlops.workspace.stack import stack; typer.run(stack)"
 READY_TIMEOUT = 180.0
 
 

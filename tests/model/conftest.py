@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +30,11 @@ def full_model(full_data: Path, repo_root: Path) -> SentimentModel:
     One fixed point of params.yaml's grid (smallest C, largest nb_alpha and beta), not searched:
     the expectations below must hold for any reasonable model, not one tuned to them.
     """
-    from sentiment_mlops import features, train
     from sentiment_mlops.config import load_params
-    from sentiment_mlops.features import FeaturizerSpec
-    from sentiment_mlops.model import seen_bitmap
+    from sentiment_mlops.model import features
+    from sentiment_mlops.model.artifact import seen_bitmap
+    from sentiment_mlops.model.features import FeaturizerSpec
+    from sentiment_mlops.training import train
 
     started = time.perf_counter()
     params = load_params(repo_root / "params.yaml")

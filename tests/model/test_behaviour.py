@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 
 pytestmark = pytest.mark.slow
 

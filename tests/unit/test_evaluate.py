@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentiment_mlops.evaluate import compute_metrics, expected_calibration_error, write_plot_data
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.training.evaluate import compute_metrics, expected_calibration_error, write_plot_data
 
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"}
 

@@ -10,8 +10,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from sentiment_mlops import features, kernels, kernels_aot
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model import features, kernels, kernels_aot
+from sentiment_mlops.model.artifact import SentimentModel
 from tests.unit.test_text_features import EDGE_CASES
 
 pytestmark = pytest.mark.slow  # compiles a C extension (about 10 s of CPU)

@@ -9,8 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentiment_mlops.features import FeaturizerSpec
-from sentiment_mlops.model import CARD_FILE, WEIGHTS_FILE, ModelError, SentimentModel, seen_bitmap, sigmoid
+from sentiment_mlops.model.artifact import (
+    CARD_FILE,
+    WEIGHTS_FILE,
+    ModelError,
+    SentimentModel,
+    seen_bitmap,
+    sigmoid,
+)
+from sentiment_mlops.model.features import FeaturizerSpec
 
 SPEC = FeaturizerSpec(ngram_max=2, hash_bits=10)
 
@@ -178,7 +185,7 @@ def test_sigmoid_is_stable_at_extremes() -> None:
 
 def test_explain_names_the_strongest_ngrams() -> None:
     spec = FeaturizerSpec(ngram_max=1, hash_bits=10)
-    from sentiment_mlops import text
+    from sentiment_mlops.model import tokenizer as text
 
     weights = np.zeros(spec.n_features, dtype=np.float32)
     buckets = {w: h & (spec.n_features - 1) for w, h in text.iter_ngrams(text.tokenize("great awful"), 1)}

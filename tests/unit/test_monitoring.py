@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sentiment_mlops import monitoring as mon
+from sentiment_mlops.workspace import monitoring as mon
 
 
 @pytest.fixture(scope="module")

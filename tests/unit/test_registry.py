@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sentiment_mlops.config import Params
-from sentiment_mlops.registry import decide
+from sentiment_mlops.registry.versions import decide
 
 
 def _params(min_accuracy: float = 0.90, max_regression: float = 0.005) -> Params:

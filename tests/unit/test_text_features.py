@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentiment_mlops import features, text
-from sentiment_mlops.features import FeaturizerSpec
+from sentiment_mlops.model import features
+from sentiment_mlops.model import tokenizer as text
+from sentiment_mlops.model.features import FeaturizerSpec
 
 EDGE_CASES = [
     "",

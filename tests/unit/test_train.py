@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.sparse import csr_matrix
 
-from sentiment_mlops import train
 from sentiment_mlops.config import Params, load_params
-from sentiment_mlops.model import SentimentModel, sigmoid
+from sentiment_mlops.model.artifact import SentimentModel, sigmoid
+from sentiment_mlops.training import train
 
 N_FEATURES = 1 << 10
 S, R, T, POS_ONLY, NEG_ONLY, RARE = 3, 7, 11, 20, 21, 30

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
-from sentiment_mlops.model import LABELS, SentimentModel, sigmoid
+from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
 from sentiment_mlops.serving.errors import (
     ApiError,
     InvalidInputError,

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.api import EXTENSION
 from sentiment_mlops.serving.errors import register_error_handlers
 from sentiment_mlops.serving.metrics import Metrics

@@ -53,7 +53,7 @@ if Path("/dev/shm").is_dir():
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "sentiment_mlops.serving.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "sentiment_mlops.serving.access_log.JsonFormatter"}},
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     },

@@ -14,13 +14,13 @@ from typing import Any
 from flask import Flask, Request
 from werkzeug.routing import Rule
 
+from sentiment_mlops.serving.access_log import REQUEST_ID_KEY, AccessLog, request_id_from
 from sentiment_mlops.serving.errors import (
     ApiError,
     InvalidJSONError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from sentiment_mlops.serving.logging import REQUEST_ID_KEY, AccessLog, request_id_from
 from sentiment_mlops.serving.metrics import Metrics, endpoint_label
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.errors import ModelNotReadyError
 from sentiment_mlops.serving.metrics import Metrics
 
@@ -80,7 +80,7 @@ class ModelState:
 
     def reload(self) -> bool:
         """Load the model again from ``uri``; on failure keep serving the current one."""
-        from sentiment_mlops.registry import load_model
+        from sentiment_mlops.registry.versions import load_model
 
         if not self.uri:
             log.error("model reload requested but the model URI is unknown")

@@ -31,9 +31,9 @@ def config_from_env() -> dict[str, object]:
 
 def build_app() -> Flask:
     """Configure JSON logging, load the model named by the environment, build the app."""
-    from sentiment_mlops.registry import load_model
+    from sentiment_mlops.registry.versions import load_model
+    from sentiment_mlops.serving.access_log import configure_logging
     from sentiment_mlops.serving.app import create_app
-    from sentiment_mlops.serving.logging import configure_logging
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     config = config_from_env()

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from sentiment_mlops import __version__
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app
 
 POSITIVE = "A wonderful, moving film with brilliant acting. I loved every minute of it, a true masterpiece."

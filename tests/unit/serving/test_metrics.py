@@ -8,7 +8,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.metrics import LATENCY_BUCKETS, endpoint_label, exported_metric_names
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app, model_state
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.model.artifact import SentimentModel
 
 TEXTS = ["A wonderful film, I loved it.", "Boring and awful, a waste of time."]
 

@@ -179,7 +179,7 @@ def port_in_use(host: str, port: int) -> bool:
 def stack_prometheus_config(api_target: str, scrape_interval: str = SCRAPE_INTERVAL) -> str:
     """The project's prometheus.yml with the API's address, the absolute rules path, and only the
     API's job (the stack runs no predictive scaler; a dead target would only raise an alert)."""
-    from sentiment_mlops.monitoring import monitoring_paths, prometheus_config
+    from sentiment_mlops.workspace.monitoring import monitoring_paths, prometheus_config
 
     paths = monitoring_paths()
     config = yaml.safe_load(prometheus_config(paths.prometheus_config, paths.rules, api_target=api_target))
@@ -206,8 +206,8 @@ def build_children(
     """The processes, their configuration written under ``run_dir`` (no MLflow UI when the tracking
     store is a remote server)."""
     from sentiment_mlops.config import Paths, mlflow_artifact_root, mlflow_tracking_uri
-    from sentiment_mlops.monitoring import write_atomic
     from sentiment_mlops.serving.commands import gunicorn_argv
+    from sentiment_mlops.workspace.monitoring import write_atomic
 
     logs = run_dir / "logs"
     metrics_dir = run_dir / "api-metrics"

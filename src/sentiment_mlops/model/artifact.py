@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentiment_mlops import features, text
-from sentiment_mlops.features import FeaturizerSpec, Scores
-from sentiment_mlops.io import atomic_write_text, replace_dir
+from sentiment_mlops.files import atomic_write_text, replace_dir
+from sentiment_mlops.model import features
+from sentiment_mlops.model import tokenizer as text
+from sentiment_mlops.model.features import FeaturizerSpec, Scores
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -98,8 +99,8 @@ class SentimentModel:
     def explain(self, review: str, top_k: int = 10) -> list[dict[str, Any]]:
         """The ``top_k`` distinct n-grams of ``review`` that pushed the decision most, with their weights.
 
-        Uses the reference tokenizer of :mod:`sentiment_mlops.text` (same buckets as scoring) so each
-        weight comes with readable words. Positive weights push towards ``positive``.
+        Uses the reference tokenizer of :mod:`sentiment_mlops.model.tokenizer` (same buckets as scoring),
+        so each weight comes with readable words. Positive weights push towards ``positive``.
         """
         mask = self.spec.n_features - 1
         contributions: dict[int, tuple[str, float]] = {}

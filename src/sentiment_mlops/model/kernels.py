@@ -1,9 +1,9 @@
 """The compiled kernels of the featuriser (numba): tokenise, hash, dedup, score.
 
-They apply exactly the rules of :mod:`sentiment_mlops.text`; tests hold the two to identical
-buckets. :mod:`sentiment_mlops.features` is the API; this module is imported only when scoring is
+They apply exactly the rules of :mod:`sentiment_mlops.model.tokenizer`; tests hold the two to identical
+buckets. :mod:`sentiment_mlops.model.features` is the API; this module is imported only when scoring is
 JIT-compiled. The container image ships the same functions compiled ahead of time instead
-(:mod:`sentiment_mlops.kernels_aot`), so it needs neither numba nor LLVM at run time.
+(:mod:`sentiment_mlops.model.kernels_aot`), so it needs neither numba nor LLVM at run time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sentiment_mlops import text
+from sentiment_mlops.model import tokenizer as text
 
 _FNV_OFFSET = np.uint64(text.FNV_OFFSET)
 _FNV_PRIME = np.uint64(text.FNV_PRIME)

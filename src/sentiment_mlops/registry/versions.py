@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.io import replace_dir
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.files import replace_dir
+from sentiment_mlops.model.artifact import SentimentModel
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def decide(params: Params, challenger: tuple[str, float], champion: tuple[str, f
 def _client(paths: Paths) -> Any:
     from mlflow import MlflowClient
 
-    from sentiment_mlops import tracking
+    from sentiment_mlops.registry import tracking
 
     tracking.connect(paths)
     return MlflowClient()
@@ -130,7 +130,7 @@ def register(paths: Paths, params: Params) -> str:
     client = _client(paths)
     run_id = str(model.card.get("mlflow_run_id") or "")
     if not run_id or not _run_exists(client, run_id):
-        from sentiment_mlops import tracking
+        from sentiment_mlops.registry import tracking
 
         metrics_file = paths.reports / "metrics.json"
         if not metrics_file.is_file():
@@ -185,7 +185,7 @@ def _download(uri: str, dest: Path, paths: Paths) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    from sentiment_mlops.pyfunc import MODEL_ARTIFACT
+    from sentiment_mlops.registry.pyfunc import MODEL_ARTIFACT
 
     client = _client(paths)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest / "pyfunc")))

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.io import atomic_path, atomic_write_json, atomic_write_text
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.files import atomic_path, atomic_write_json, atomic_write_text
+from sentiment_mlops.model.artifact import SentimentModel
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> dict[str, float]
     )
     run_id = model.card.get("mlflow_run_id")
     if track and run_id:
-        from sentiment_mlops import tracking
+        from sentiment_mlops.registry import tracking
 
         tracking.log_evaluation(
             paths, str(run_id), metrics, [*plot_files, *figures, paths.reports / "metrics.json"]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from sentiment_mlops.io import atomic_path
-from sentiment_mlops.model import SentimentModel
+from sentiment_mlops.files import atomic_path
+from sentiment_mlops.model.artifact import SentimentModel
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 

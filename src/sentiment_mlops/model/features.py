@@ -1,6 +1,6 @@
 """The hashed n-gram featuriser: the hot path of training and serving.
 
-It applies exactly the rules of :mod:`sentiment_mlops.text` (tests hold the two to identical
+It applies exactly the rules of :mod:`sentiment_mlops.model.tokenizer` (tests hold the two to identical
 buckets) in one pass over the UTF-8 bytes of a batch: strip tags, lower-case, tokenise, hash
 tokens, fold them into 1..n-gram hashes, keep the low ``hash_bits`` bits. Scoring sums the
 weights of a review's distinct buckets without ever building a feature matrix.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentiment_mlops import text
+from sentiment_mlops.model import tokenizer as text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,20 +42,20 @@ def _scoring_kernels() -> Any:
     """
     import importlib
 
-    from sentiment_mlops import kernels_aot
+    from sentiment_mlops.model import kernels_aot
 
     choice = os.environ.get("SENTIMENT_KERNELS", "auto")
     if choice in ("auto", "aot"):
         name = kernels_aot.module_name()
         try:
-            return importlib.import_module(f"sentiment_mlops.{name}")
+            return importlib.import_module(f"sentiment_mlops.model.{name}")
         except ImportError as exc:
             if choice == "aot":
                 raise ImportError(
-                    f"SENTIMENT_KERNELS=aot but sentiment_mlops.{name} is not built: "
-                    "run `python -m sentiment_mlops.kernels_aot src/sentiment_mlops`"
+                    f"SENTIMENT_KERNELS=aot but sentiment_mlops.model.{name} is not built: "
+                    "run `python -m sentiment_mlops.model.kernels_aot src/sentiment_mlops/model`"
                 ) from exc
-    from sentiment_mlops import kernels
+    from sentiment_mlops.model import kernels
 
     return kernels
 
@@ -109,7 +109,7 @@ def featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
     """The ``len(texts) x 2**hash_bits`` sparse matrix of (binary or counted) hashed n-grams."""
     from scipy.sparse import csr_matrix
 
-    from sentiment_mlops import kernels
+    from sentiment_mlops.model import kernels
 
     buf, offsets = encode_batch(texts)
     indptr, indices, counts = kernels.featurize_batch(buf, offsets, spec.ngram_max, spec.mask, spec.binary)

@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from sentiment_mlops.pyfunc import SentimentPyfunc
+from sentiment_mlops.registry.pyfunc import SentimentPyfunc
 
 set_model(SentimentPyfunc())

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentiment_mlops import features
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.features import FeaturizerSpec
-from sentiment_mlops.io import atomic_write_json
-from sentiment_mlops.model import SentimentModel, seen_bitmap, sigmoid
+from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.model import features
+from sentiment_mlops.model.artifact import SentimentModel, seen_bitmap, sigmoid
+from sentiment_mlops.model.features import FeaturizerSpec
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -250,7 +250,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
     }
     model.save(paths.model_dir)
     if track:
-        from sentiment_mlops import tracking
+        from sentiment_mlops.registry import tracking
 
         model.card["mlflow_run_id"] = tracking.log_training(paths, params, model, report)
         model.write_card(paths.model_dir)

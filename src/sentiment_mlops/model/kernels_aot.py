@@ -3,11 +3,11 @@
 The container image runs this in its build stage, then installs the extension without numba and
 LLVM (about 190 MB of the image, and 130 MB of RSS per process, otherwise). ``make setup`` builds
 it into the source tree too. The extension holds the very functions of
-:mod:`sentiment_mlops.kernels`, compiled by numba's AOT compiler with fixed signatures; the tests
+:mod:`sentiment_mlops.model.kernels`, compiled by numba's AOT compiler with fixed signatures; the tests
 check that both give identical results. Its name carries a hash of ``kernels.py``, so a build
 left over from older kernels is never loaded.
 
-    python -m sentiment_mlops.kernels_aot OUTPUT_DIR
+    python -m sentiment_mlops.model.kernels_aot OUTPUT_DIR
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def build(output_dir: Path) -> Path:
     from numba.core.errors import NumbaPendingDeprecationWarning
     from numba.pycc import CC
 
-    from sentiment_mlops import kernels
+    from sentiment_mlops.model import kernels
 
     output_dir.mkdir(parents=True, exist_ok=True)
     name = module_name()
@@ -57,5 +57,5 @@ def build(output_dir: Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit(f"usage: python -m sentiment_mlops.kernels_aot OUTPUT_DIR  (got {sys.argv[1:]})")
+        sys.exit(f"usage: python -m sentiment_mlops.model.kernels_aot OUTPUT_DIR  (got {sys.argv[1:]})")
     print(build(Path(sys.argv[1])))

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from sentiment_mlops.config import Params, Paths, mlflow_artifact_root, mlflow_tracking_uri
 
 if TYPE_CHECKING:
-    from sentiment_mlops.model import SentimentModel
+    from sentiment_mlops.model.artifact import SentimentModel
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "sentiment"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the sentiment_mlops package
 
 
 def connect(paths: Paths) -> str:
@@ -74,7 +74,7 @@ def log_model(model_dir: Path) -> None:
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from sentiment_mlops.pyfunc import MODEL_ARTIFACT
+    from sentiment_mlops.registry.pyfunc import MODEL_ARTIFACT
 
     example = pd.DataFrame({"text": ["A moving, beautifully acted film.", "Dull and far too long."]})
     output = pd.DataFrame({"label": ["positive", "negative"], "probability": [0.9, 0.1]})
@@ -87,7 +87,7 @@ def log_model(model_dir: Path) -> None:
         )
         mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(PACKAGE_DIR / "mlflow_model.py"),
+            python_model=str(PACKAGE_DIR / "registry" / "mlflow_model.py"),
             artifacts={MODEL_ARTIFACT: str(model_dir)},
             code_paths=[str(code_dir / PACKAGE_DIR.name)],
             signature=infer_signature(example, output),

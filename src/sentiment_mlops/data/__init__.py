@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.io import atomic_path, atomic_write_text
+from sentiment_mlops.files import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""MLflow: run tracking, the model registry (aliases, quality gate, export) and the pyfunc."""

@@ -1,0 +1,1 @@
+"""Commands that need a checkout of the repository around the package (deploy/, docs/)."""
