@@ -153,13 +153,15 @@ def buffer_body(environ: dict[str, Any], limit: int | None) -> None:
 
 
 def drain(environ: dict[str, Any]) -> None:
-    """Read and drop what is left of a refused body: closing a socket with unread data resets the
-    connection, and the client would see a reset instead of the 413."""
+    """Read and drop what is left of a refused body (up to :data:`DRAIN_LIMIT`): closing a socket
+    with unread data resets the connection, and the client would see a reset instead of the 413."""
     stream = environ.get("wsgi.input")
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return
+    if length <= 0 and environ.get("wsgi.input_terminated"):
+        length = DRAIN_LIMIT  # chunked: the server ends the stream where the body ends
     if stream is None or length <= 0 or length > DRAIN_LIMIT:
         return
     remaining = length
