@@ -1,0 +1,44 @@
+"""Memory accounting for the serving benchmark: RSS and PSS per process and per process tree, from
+``/proc`` (PSS shares copy-on-write pages fairly among the processes that map them)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psutil
+
+from servers import Server
+
+
+def _kb(path: str, field: str) -> float:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path(path).read_text(), re.M)
+    return int(match[1]) / 1024 if match else float("nan")
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and PSS of one process, in MB."""
+    return {
+        "rss_mb": round(_kb(f"/proc/{pid}/status", "VmRSS"), 1),
+        "pss_mb": round(_kb(f"/proc/{pid}/smaps_rollup", "Pss"), 1),
+    }
+
+
+def tree_memory_mb(server: Server) -> dict[str, float]:
+    """Total RSS and PSS of a server's whole process tree (PSS adds up; RSS double-counts sharing)."""
+    total = {"rss_mb": 0.0, "pss_mb": 0.0}
+    for proc in server.processes():
+        try:
+            for k, v in memory_mb(proc.pid).items():
+                total[k] += v
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return {k: round(v, 1) for k, v in total.items()}
+
+
+def master_and_workers_mb(server: Server) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """RSS and PSS of a gunicorn master and of each of its live workers."""
+    assert server.proc is not None
+    master = psutil.Process(server.proc.pid)
+    workers = [p for p in master.children() if p.status() != psutil.STATUS_ZOMBIE]
+    return memory_mb(master.pid), [memory_mb(p.pid) for p in workers]
