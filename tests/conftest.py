@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
+from sentiment_mlops.processes import free_port
 from tests.hermetic import TIER_MARKERS, Guard
+
+__all__ = ["REPO_ROOT", "free_port", "shared_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Fixtures that hand out the shared material: a test using one is in the ``shared`` tier.
@@ -81,13 +83,6 @@ def nasa_trace(shared: Path) -> Path:
     if not path.is_file():
         pytest.fail(f"NASA trace not found at {path}")
     return path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
