@@ -47,8 +47,11 @@ repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 test: setup ## Run every test: unit, data, model, integration and the full-data pipeline
 	$(BIN)/pytest
 
-test-fast: setup ## Run the tests that take seconds (no slow, no container)
-	$(BIN)/pytest -m "not slow and not container"
+# The fast tier: no shared material, no program but Python, no network (tests/hermetic.py checks).
+FAST_TIER := not slow and not integration and not container and not shared
+
+test-fast: setup ## Run the hermetic fast tier before every commit (under a minute)
+	$(BIN)/pytest -m "$(FAST_TIER)"
 
 lint: setup ## ruff (lint and format check), mypy and actionlint (the GitHub workflows)
 	$(BIN)/ruff check src tests bench scripts
