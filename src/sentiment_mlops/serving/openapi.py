@@ -36,7 +36,15 @@ def _schemas(limits: Limits) -> dict[str, Any]:
         "description": "A review; must hold a non-blank character.",
     }
     common = {
-        "explain": {"type": "boolean", "default": False, "description": "Add the n-grams that drove it."},
+        "explain": {
+            "type": "boolean",
+            "default": False,
+            "description": (
+                "Add the n-grams that drove it. Explaining costs far more than scoring: an explained "
+                f"request holds at most {limits.max_explain_texts} texts of {limits.max_explain_chars} "
+                "characters (413 otherwise)."
+            ),
+        },
         "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 10},
     }
     model_ref = {
@@ -206,7 +214,8 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
     not_ready = _error("No model is loaded (the process is starting or the model failed to load).")
     too_large = _error(
         f"Body larger than {limits.max_body_bytes} bytes, more than {limits.max_texts} texts, "
-        f"or a text longer than {limits.max_chars} characters."
+        f"or a text longer than {limits.max_chars} characters; with explain, more than "
+        f"{limits.max_explain_texts} texts or a text longer than {limits.max_explain_chars} characters."
     )
     html = {HTML: {"schema": {"type": "string"}}}
     paths: dict[str, Any] = {
