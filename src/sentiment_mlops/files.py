@@ -1,10 +1,11 @@
-"""Atomic file writes: a reader, or a crash, never sees half a file."""
+"""Atomic file writes (a reader, or a crash, never sees half a file) and file checksums."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -86,3 +87,13 @@ def replace_dir(staging: Path, target: Path) -> None:
 def atomic_write_json(dest: Path | str, payload: Any) -> Path:
     """Write ``payload`` as indented JSON to ``dest`` atomically."""
     return atomic_write_text(dest, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def file_sha256(*paths: Path) -> str:
+    """Hex sha256 of the files' contents, one after another, read in chunks."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with Path(path).open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
