@@ -11,7 +11,7 @@ from sentiment_mlops import __version__
 from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
 from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
 from sentiment_mlops.serving.request import JSON_TYPE, buffer_body, encode, json_response, read_json
-from sentiment_mlops.serving.schemas import Limits, check_texts, parse_predict
+from sentiment_mlops.serving.schemas import Limits, check_explained, check_texts, parse_predict
 from sentiment_mlops.serving.state import ModelInfo, ModelState
 
 EXTENSION = "sentiment"  # key of the ModelState in app.extensions
@@ -138,6 +138,7 @@ def predict_form() -> tuple[str, int]:
     text = request.form.get("text", "")
     try:
         check_texts([text], _limits(), "text")
+        check_explained([text], _limits(), "text")  # the page always explains
     except ApiError as exc:
         page = render_template("index.html", text=text, result=None, error=exc.message, limits=_limits())
         return page, exc.status

@@ -48,7 +48,8 @@ class Operation:
 def _operations(limits: Limits) -> list[Operation]:
     too_large = (
         f"Body larger than {limits.max_body_bytes} bytes, more than {limits.max_texts} texts, "
-        f"or a text longer than {limits.max_chars} characters."
+        f"or a text longer than {limits.max_chars} characters; with explain, more than "
+        f"{limits.max_explain_texts} texts or a text longer than {limits.max_explain_chars} characters."
     )
     not_json = "The body is not valid JSON (syntax, encoding or nesting depth)."
     ops = [

@@ -33,11 +33,19 @@ def _integral(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on one request; the body size cap (``max_body_bytes``) applies before parsing."""
+    """Bounds on one request; the body size cap (``max_body_bytes``) applies before parsing.
+
+    Explanations run the pure-Python tokenizer (about 0.1 s per 50,000 characters, against
+    microseconds for scoring), so an explained request has its own, smaller bounds: without them
+    a 4 MiB body held a sync worker for seconds, and a retry sent it again. 8 texts of 20,000
+    characters (longer than any IMDB review) bound the worst case (bench/bench_explain.py).
+    """
 
     max_texts: int = 256
     max_chars: int = 50_000
     max_body_bytes: int = 4 * 1024 * 1024
+    max_explain_texts: int = 8
+    max_explain_chars: int = 20_000
 
 
 # A review: a non-blank string; check_texts enforces both (the schema documents them).
@@ -125,8 +133,26 @@ def parse_predict(body: Any, limits: Limits) -> tuple[list[str], PredictRequest]
         raise InvalidInputError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
     texts = [req.text] if req.text is not None else req.texts
     assert texts is not None
-    check_texts(texts, limits, "texts" if req.texts is not None else "text")
+    field = "texts" if req.texts is not None else "text"
+    check_texts(texts, limits, field)
+    if req.explain:
+        check_explained(texts, limits, field)
     return texts, req
+
+
+def check_explained(texts: list[str], limits: Limits, field: str) -> None:
+    """The smaller bounds of a request whose texts are explained (see :class:`Limits`)."""
+    if len(texts) > limits.max_explain_texts:
+        raise PayloadTooLargeError(
+            f"{field}: {len(texts)} texts to explain, the limit is {limits.max_explain_texts} per "
+            f"request (without explain: {limits.max_texts})"
+        )
+    for i, t in enumerate(texts):
+        if len(t) > limits.max_explain_chars:
+            raise PayloadTooLargeError(
+                f"{field}[{i}]: {len(t)} characters to explain, the limit is {limits.max_explain_chars} "
+                f"(without explain: {limits.max_chars})"
+            )
 
 
 def check_texts(texts: list[str], limits: Limits, field: str, allow_empty: bool = False) -> None:

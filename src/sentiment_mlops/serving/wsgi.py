@@ -31,6 +31,8 @@ def config_from_env() -> dict[str, object]:
         "MAX_TEXTS": int(os.environ.get("SENTIMENT_MAX_TEXTS", defaults.max_texts)),
         "MAX_CHARS": int(os.environ.get("SENTIMENT_MAX_CHARS", defaults.max_chars)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", defaults.max_body_bytes)),
+        "MAX_EXPLAIN_TEXTS": int(os.environ.get("SENTIMENT_MAX_EXPLAIN_TEXTS", defaults.max_explain_texts)),
+        "MAX_EXPLAIN_CHARS": int(os.environ.get("SENTIMENT_MAX_EXPLAIN_CHARS", defaults.max_explain_chars)),
     }
 
 
