@@ -45,8 +45,9 @@ from memory import master_and_workers_mb, tree_memory_mb
 from sentiment_mlops.config import Paths, load_params, mlflow_tracking_uri
 from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.processes import Supervised
 from serve_report import print_table
-from servers import Server, bare_flask, mlflow_env, mlflow_server, ours, ours_env, running
+from servers import bare_flask, mlflow_server, ours, running
 
 BATCH_SIZE = 100
 TARGETS = {
@@ -126,7 +127,7 @@ def mlflow_body(text: str) -> dict[str, Any]:
     return {"dataframe_split": {"columns": ["text"], "data": [[text]]}}
 
 
-def check_same_predictions(our: Server, theirs: Server, reviews: list[str]) -> None:
+def check_same_predictions(our: Supervised, theirs: Supervised, reviews: list[str]) -> None:
     """Both servers must answer with real, identical predictions before they are timed."""
     for text in reviews:
         a = requests.post(our.url + "/v1/predict", json=ours_body(text), timeout=30)
@@ -142,7 +143,7 @@ def check_same_predictions(our: Server, theirs: Server, reviews: list[str]) -> N
             raise BenchError(f"the servers disagree on a review: ours {mine}, mlflow {other}")
 
 
-def check_batch(our: Server, batch: list[str]) -> None:
+def check_batch(our: Supervised, batch: list[str]) -> None:
     r = requests.post(our.url + "/v1/predict", json={"texts": batch}, timeout=30)
     if r.status_code != 200 or len(r.json()["predictions"]) != len(batch):
         raise BenchError(f"batch prediction failed: {r.status_code} {r.text[:200]}")
@@ -168,7 +169,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     starts = []
     for i in range(args.starts):
         server = ours(workdir, paths, args.workers, f"start{i}")
-        with running(server, ours_env(workdir)):
+        with running(server):
             starts.append(server.start_to_ready_s)
         print(f"  start to ready #{i + 1}: {starts[-1]:.2f} s", flush=True)
 
@@ -183,12 +184,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return result
 
     our = ours(workdir, paths, args.workers, "load")
-    theirs = mlflow_server(workdir, model_name, args.workers)
+    theirs = mlflow_server(workdir, paths, model_name, args.workers)
     bare = bare_flask(workdir, args.workers)
     with (
-        running(our, ours_env(workdir)),
-        running(theirs, mlflow_env(paths)),
-        running(bare, dict(os.environ)) if args.reference else nullcontext(bare),
+        running(our),
+        running(theirs),
+        running(bare) if args.reference else nullcontext(bare),
     ):
         print(
             f"mlflow models serve ready in {theirs.start_to_ready_s:.1f} s; checking predictions agree",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from servers import Server
+from sentiment_mlops.processes import Supervised
 
 
 def _kb(path: str, field: str) -> float:
@@ -24,10 +24,21 @@ def memory_mb(pid: int) -> dict[str, float]:
     }
 
 
-def tree_memory_mb(server: Server) -> dict[str, float]:
+def _tree(server: Supervised) -> list[psutil.Process]:
+    """The server's process and all its descendants."""
+    if server.proc is None:
+        return []
+    try:
+        root = psutil.Process(server.proc.pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_memory_mb(server: Supervised) -> dict[str, float]:
     """Total RSS and PSS of a server's whole process tree (PSS adds up; RSS double-counts sharing)."""
     total = {"rss_mb": 0.0, "pss_mb": 0.0}
-    for proc in server.processes():
+    for proc in _tree(server):
         try:
             for k, v in memory_mb(proc.pid).items():
                 total[k] += v
@@ -36,7 +47,7 @@ def tree_memory_mb(server: Server) -> dict[str, float]:
     return {k: round(v, 1) for k, v in total.items()}
 
 
-def master_and_workers_mb(server: Server) -> tuple[dict[str, float], list[dict[str, float]]]:
+def master_and_workers_mb(server: Supervised) -> tuple[dict[str, float], list[dict[str, float]]]:
     """RSS and PSS of a gunicorn master and of each of its live workers."""
     assert server.proc is not None
     master = psutil.Process(server.proc.pid)
