@@ -32,7 +32,8 @@ wheels=build/wheels/$target
 
 die() { echo "build-context: $*" >&2; exit 2; }
 case $target in
-  api) extras=() ;;
+  # The prediction log writes to S3 in the cluster: s3fs (the log-s3 extra).
+  api) extras=(--extra log-s3) ;;
   # The predictive scaler: the autoscale extra, with numba (no size budget for this image).
   scaler) extras=(--extra autoscale) ;;
   *) die "unknown target '$target' (api or scaler)" ;;

@@ -184,3 +184,64 @@ def predict(
             raise typer.Exit(2)
         rows = predict_mod.predict_file(model, input_file, output_file, text_column, batch_size)
         typer.echo(f"scored {rows} reviews -> {output_file}")
+
+
+feedback_app = typer.Typer(help="Production feedback: join the prediction log with its labels.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    log_url: Annotated[
+        str,
+        typer.Option(
+            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
+        ),
+    ] = "prediction-log",
+    out: Annotated[Path | None, typer.Option(help="Default: data/labelled/feedback.parquet.")] = None,
+    window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
+) -> None:
+    """Join predictions and feedback by id (latest label wins), drop evaluation texts, hold out the
+    newest window for `sentiment compare`, write the rest as a labelled file training reads."""
+    from sentiment_mlops import data
+    from sentiment_mlops.data import feedback
+    from sentiment_mlops.files import atomic_write_json
+
+    with _stage("feedback export") as (paths, params):
+        # Leakage guard: nothing that judges a model (test, validation) may train it.
+        evaluation = [*data.read_split(paths, "test")["text"], *data.read_split(paths, "validation")["text"]]
+        counts = feedback.export(
+            log_url,
+            evaluation,
+            out or paths.labelled / "feedback.parquet",
+            window or paths.production_window,
+            params.feedback.holdout_fraction,
+            params.feedback.min_holdout,
+        )
+        atomic_write_json(paths.reports / "feedback_export.json", counts)
+        typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@app.command()
+def compare(
+    champion: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,
+    challenger: Annotated[str, typer.Option(help="Model directory or registry URI.")] = "models/model",
+    window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
+) -> None:
+    """Champion against challenger on IMDB test and the production window: accuracies, difference,
+    McNemar's test (reports/compare.json; `sentiment promote` reads it)."""
+    from sentiment_mlops.registry import versions as registry
+    from sentiment_mlops.training import compare as compare_mod
+
+    with _stage("compare") as (paths, params):
+        try:
+            champ = registry.load_model(champion or f"models:/{params.registry.model_name}@champion", paths)
+            report = compare_mod.run(paths, champ, registry.load_model(challenger, paths), window)
+        except compare_mod.CompareError as exc:
+            typer.echo(f"error: compare: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        for name, r in report["sets"].items():
+            typer.echo(
+                f"{name}: champion {r['champion_accuracy']:.4f} challenger {r['challenger_accuracy']:.4f} "
+                f"({r['difference']:+.4f}, McNemar p={r['mcnemar']['p_value']:.3g}, n={r['reviews']})"
+            )

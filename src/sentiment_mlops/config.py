@@ -61,6 +61,16 @@ class Paths:
         return self.data / "processed"
 
     @cached_property
+    def labelled(self) -> Path:
+        """Labelled review files that train beside the archive (a team's own, the feedback export)."""
+        return self.data / "labelled"
+
+    @cached_property
+    def production_window(self) -> Path:
+        """The newest labelled production reviews, held out from training for `sentiment compare`."""
+        return self.data / "production" / "window.parquet"
+
+    @cached_property
     def models(self) -> Path:
         return self.root / "models"
 
@@ -122,6 +132,29 @@ class RegistryParams(_Section):
     model_name: str = "sentiment"
     min_accuracy: float = Field(0.90, ge=0.0, le=1.0)
     max_regression: float = Field(0.005, ge=0.0, le=1.0)
+    # Also judge the challenger on the newest labelled production window (`sentiment compare`):
+    # it may trail the champion there by at most this much (None: not required).
+    max_production_regression: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class LabelledSource(_Section):
+    """A labelled review file that trains beside the IMDB archive (see data/labelled.py)."""
+
+    name: str
+    path: str  # relative to the project root; list it under the train stage's deps in dvc.yaml
+    weight: float = Field(1.0, gt=0.0, le=100.0)  # rows repeated by this factor
+    optional: bool = False  # absent file: skipped, not an error (e.g. no feedback exported yet)
+
+
+class SourcesParams(_Section):
+    labelled: list[LabelledSource] = Field(default_factory=list)
+
+
+class FeedbackParams(_Section):
+    # `sentiment feedback export`: the newest part of the joined log is held out (never trained
+    # on) as the production window `sentiment compare` judges the challenger on.
+    holdout_fraction: float = Field(0.3, ge=0.0, lt=1.0)
+    min_holdout: int = Field(100, ge=0)
 
 
 class Params(_Section):
@@ -133,6 +166,8 @@ class Params(_Section):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
+    sources: SourcesParams = SourcesParams()
+    feedback: FeedbackParams = FeedbackParams()
     # Validated by sentiment_mlops.autoscaling.config, which owns its keys.
     autoscaling: dict[str, Any] = Field(default_factory=dict)
 

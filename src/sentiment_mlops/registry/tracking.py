@@ -122,6 +122,14 @@ def log_training(paths: Paths, params: Params, model: SentimentModel, report: di
                 "min_df": params.features.min_df,
             }
         )
+        for source in model.card.get("sources") or []:  # each labelled file that trained beside IMDB
+            flat[f"source.{source['name']}.weight"] = source["weight"]
+            mlflow.set_tags(
+                {
+                    f"source.{source['name']}.sha256": source["sha256"],
+                    f"source.{source['name']}.rows": str(source["rows"]),
+                }
+            )
         mlflow.log_params(flat)
         mlflow.log_metrics(
             {

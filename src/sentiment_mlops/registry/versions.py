@@ -10,7 +10,7 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class GateDecision:
     champion_accuracy: float | None
     min_accuracy: float
     max_regression: float
+    production: str | None = None  # the production-window clause's verdict, when required
 
     def explain(self) -> str:
         lines = [
@@ -59,6 +60,8 @@ class GateDecision:
             )
         else:
             lines.append("  no current champion")
+        if self.production:
+            lines.append(f"  {self.production}")
         lines.append("PASSED" if self.passed else "FAILED: champion unchanged")
         return "\n".join(lines)
 
@@ -162,6 +165,11 @@ def promote(paths: Paths, params: Params) -> GateDecision:
         (str(challenger.version), _test_accuracy(client, challenger.run_id)),
         (str(champion.version), _test_accuracy(client, champion.run_id)) if champion else None,
     )
+    if champion is not None and params.registry.max_production_regression is not None:
+        from sentiment_mlops.training.compare import production_gate
+
+        ok, why = production_gate(paths, params, str(challenger.tags.get("model_version_hash", "")))
+        decision = replace(decision, passed=decision.passed and ok, production=why)
     if not decision.passed:
         raise GateFailedError(decision.explain())
     client.set_registered_model_alias(name, CHAMPION, challenger.version)

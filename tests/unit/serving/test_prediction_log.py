@@ -137,7 +137,8 @@ KILLED_WRITER = textwrap.dedent(
     i = 0
     while True:
         ids = [f"r{i + k}" for k in range(10)]
-        if plog.log_predictions(ids, ["x " * 50] * 10, [0.9] * 10, [50] * 10, [0.0] * 10, "m", "1", "/v1/predict"):
+        texts, p, n, u = ["x " * 50] * 10, [0.9] * 10, [50] * 10, [0.0] * 10
+        if plog.log_predictions(ids, texts, p, n, u, "m", "1", "/v1/predict"):
             i += 10
             with open(sys.argv[2], "w") as out:
                 out.write(str(i))
