@@ -25,18 +25,21 @@ class ModelInfo:
     alias: str
     featurizer_version: str
     baseline_positive_share: float | None
+    validation_accuracy: float | None = None
 
     @classmethod
     def of(cls, model: SentimentModel) -> ModelInfo:
         card = model.card
         registry: dict[str, Any] = card.get("registry") or {}
         baseline = (card.get("baseline") or {}).get("positive_share")
+        validation = (card.get("validation") or {}).get("accuracy")
         return cls(
             name=str(registry.get("name") or card.get("name") or "sentiment"),
             version=model.version,
             alias=str(registry.get("alias") or "none"),
             featurizer_version=str((card.get("featurizer") or {}).get("version", "unknown")),
             baseline_positive_share=float(baseline) if baseline is not None else None,
+            validation_accuracy=float(validation) if validation is not None else None,
         )
 
 
@@ -76,6 +79,8 @@ class ModelState:
             self.metrics.set_model(
                 info.name, info.version, info.alias, info.featurizer_version, info.baseline_positive_share
             )
+            if info.validation_accuracy is not None:
+                self.metrics.validation_accuracy.set(info.validation_accuracy)
         return info
 
     def reload(self) -> bool:
