@@ -50,10 +50,11 @@ test: setup ## Run every test: unit, data, model, integration and the full-data 
 test-fast: setup ## Run the tests that take seconds (no slow, no container)
 	$(BIN)/pytest -m "not slow and not container"
 
-lint: setup ## ruff (lint and format check) and mypy
+lint: setup ## ruff (lint and format check), mypy and actionlint (the GitHub workflows)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy src scripts
+	$(BIN)/actionlint -no-color -shellcheck=$(BIN)/shellcheck -pyflakes=
 
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench scripts

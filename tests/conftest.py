@@ -60,15 +60,16 @@ def small_project(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) 
 
     ``<folder>/models/model`` holds a real trained model; tests that need a model use it.
     """
-    from sentiment_mlops import data
     from sentiment_mlops.config import Paths, load_params
+    from sentiment_mlops.data.ingest import ingest
+    from sentiment_mlops.data.splits import split
     from sentiment_mlops.training import evaluate, train
 
     root = tmp_path_factory.mktemp("small-project")
     (root / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
     paths, params = Paths(root), load_params(root / "params.yaml")
-    data.ingest(paths, params, source=str(imdb_archive), sample=2000)
-    data.split(paths, params)
+    ingest(paths, params, source=str(imdb_archive), sample=2000)
+    split(paths, params)
     train.run(paths, params, track=False)
     evaluate.run(paths, params, track=False)
     return root

@@ -49,7 +49,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from sentiment_mlops.batch import PredictInputError
-    from sentiment_mlops.data import DataError
+    from sentiment_mlops.data.errors import DataError
     from sentiment_mlops.model.artifact import ModelError
     from sentiment_mlops.registry.versions import GateFailedError, RegistryError
 
@@ -80,20 +80,20 @@ def ingest(
     ] = None,
 ) -> None:
     """Fetch, verify and extract the IMDB archive into validated parquet (data/interim)."""
-    from sentiment_mlops import data
+    from sentiment_mlops.data.ingest import ingest as run_ingest
 
     with _stage("ingest") as (paths, params):
-        outputs = data.ingest(paths, params, source=source, sha256=sha256, sample=sample)
+        outputs = run_ingest(paths, params, source=source, sha256=sha256, sample=sample)
         typer.echo(" ".join(str(p) for p in outputs.values()))
 
 
 @app.command()
 def split() -> None:
     """Carve the stratified validation split out of train (data/processed)."""
-    from sentiment_mlops import data
+    from sentiment_mlops.data.splits import split as run_split
 
     with _stage("split") as (paths, params):
-        data.split(paths, params)
+        run_split(paths, params)
 
 
 @app.command()
@@ -203,13 +203,13 @@ def feedback_export(
 ) -> None:
     """Join predictions and feedback by id (latest label wins), drop evaluation texts, hold out the
     newest window for `sentiment compare`, write the rest as a labelled file training reads."""
-    from sentiment_mlops import data
     from sentiment_mlops.data import feedback
+    from sentiment_mlops.data.splits import read_split
     from sentiment_mlops.files import atomic_write_json
 
     with _stage("feedback export") as (paths, params):
         # Leakage guard: nothing that judges a model (test, validation) may train it.
-        evaluation = [*data.read_split(paths, "test")["text"], *data.read_split(paths, "validation")["text"]]
+        evaluation = [*read_split(paths, "test")["text"], *read_split(paths, "validation")["text"]]
         counts = feedback.export(
             log_url,
             evaluation,

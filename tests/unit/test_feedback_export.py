@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from sentiment_mlops.data import DataError
+from sentiment_mlops.data.errors import DataError
 from sentiment_mlops.data.feedback import export, join
 from sentiment_mlops.data.labelled import read_labelled
 from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog, _schema, write_segment

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops.config import LabelledSource
-from sentiment_mlops.data import DataError
+from sentiment_mlops.data.errors import DataError
 from sentiment_mlops.data.labelled import read_labelled, repeat_by_weight, with_sources
 
 ROWS = [

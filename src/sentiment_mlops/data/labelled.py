@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment_mlops.data import DataError, file_sha256
+from sentiment_mlops.data.errors import DataError
+from sentiment_mlops.files import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from flask import Flask
 
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.api import EXTENSION
-from sentiment_mlops.serving.errors import register_error_handlers
 from sentiment_mlops.serving.metrics import Metrics
 from sentiment_mlops.serving.middleware import Instrumented, RuleRecordingRequest
+from sentiment_mlops.serving.request import register_error_handlers
 from sentiment_mlops.serving.schemas import Limits
 from sentiment_mlops.serving.state import ModelState
 

@@ -89,7 +89,8 @@ def run(
     paths: Paths, champion: SentimentModel, challenger: SentimentModel, window: Path | None
 ) -> dict[str, Any]:
     """Compare on IMDB test and the production window; write ``reports/compare.json``."""
-    from sentiment_mlops.data import labelled, read_split
+    from sentiment_mlops.data import labelled
+    from sentiment_mlops.data.splits import read_split
 
     sets = {IMDB_TEST: read_split(paths, "test")}
     window = window or paths.production_window
