@@ -75,6 +75,16 @@ def child_exit(server: Any, worker: Any) -> None:
     mark_process_dead(worker.pid)
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the worker, as it exits (SIGTERM, recycling, a reload's graceful stop): write the rows
+    its prediction log still holds, so a draining pod flushes before it goes."""
+    from sentiment_mlops.serving.app import model_state
+
+    plog = model_state(server.app.wsgi()).prediction_log
+    if plog is not None:
+        plog.close(timeout=graceful_timeout)
+
+
 def on_reload(server: Any) -> None:
     """SIGHUP: load the model again in the master before gunicorn forks the new workers."""
     from sentiment_mlops.serving.app import model_state

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentiment_mlops import __version__
+from sentiment_mlops.serving.feedback import MAX_FEEDBACK_ITEMS, MAX_ID_CHARS
 from sentiment_mlops.serving.schemas import MAX_TOP_K, Limits
 
 JSON = "application/json"
@@ -98,8 +99,9 @@ def _schemas(limits: Limits) -> dict[str, Any]:
         },
         "Prediction": {
             "type": "object",
-            "required": ["label", "probability"],
+            "required": ["id", "label", "probability"],
             "properties": {
+                "id": {"type": "string", "description": "Send it with the true label to /v1/feedback."},
                 "label": {"type": "string", "enum": ["negative", "positive"]},
                 "probability": {"type": "number", "minimum": 0, "maximum": 1, "description": "P(positive)"},
                 "explanation": {
@@ -110,6 +112,52 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                         "properties": {"ngram": {"type": "string"}, "weight": {"type": "number"}},
                     },
                 },
+            },
+        },
+        "FeedbackItem": {
+            "type": "object",
+            "required": ["id", "label"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_ID_CHARS,
+                    "description": "The id a prediction answered with.",
+                },
+                "label": {
+                    "type": "string",
+                    "enum": ["negative", "positive"],
+                    "description": "The true label.",
+                },
+            },
+        },
+        "FeedbackRequest": {
+            "oneOf": [
+                _ref("FeedbackItem"),
+                {
+                    "type": "object",
+                    "required": ["feedback"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "feedback": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_FEEDBACK_ITEMS,
+                            "items": _ref("FeedbackItem"),
+                        }
+                    },
+                },
+            ],
+        },
+        "FeedbackResponse": {
+            "type": "object",
+            "required": ["accepted", "matched", "unknown", "duplicate"],
+            "properties": {
+                "accepted": {"type": "integer", "description": "Labels accepted and logged (all of them)."},
+                "matched": {"type": "integer", "description": "Counted live against their prediction."},
+                "unknown": {"type": "integer", "description": "Ids this service did not issue."},
+                "duplicate": {"type": "integer", "description": "Ids already labelled in this worker."},
             },
         },
         "PredictResponse": {
@@ -165,7 +213,7 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                         "type": "object",
                         "required": ["name"],
                         "properties": {
-                            "name": {"type": "string", "enum": ["label", "probability"]},
+                            "name": {"type": "string", "enum": ["label", "probability", "id"]},
                             "parameters": PARAMETERS,
                         },
                     },
@@ -224,6 +272,23 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                         "Valid JSON of the wrong shape: missing or extra fields, wrong types, blank text."
                     ),
                     "503": not_ready,
+                },
+            }
+        },
+        "/v1/feedback": {
+            "post": {
+                "summary": "True labels for earlier predictions, one or a batch",
+                "operationId": "feedback",
+                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("FeedbackRequest")}}},
+                "responses": {
+                    "202": _json(
+                        _ref("FeedbackResponse"),
+                        "Accepted and logged; unknown or repeated ids too (the join happens offline).",
+                    ),
+                    "400": _error("The body is not valid JSON (syntax, encoding or nesting depth)."),
+                    "413": _error(f"Body larger than {limits.max_body_bytes} bytes."),
+                    "415": _error("Content-Type is not application/json."),
+                    "422": _error("Valid JSON of the wrong shape: missing or extra fields, unknown label."),
                 },
             }
         },
@@ -353,7 +418,9 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                 "parameters": _path_params(*params),
                 "requestBody": {"required": True, "content": {JSON: {"schema": _ref("InferRequest")}}},
                 "responses": {
-                    "200": _json(_ref("InferResponse"), "Outputs 'label' (BYTES) and 'probability' (FP32)."),
+                    "200": _json(
+                        _ref("InferResponse"), "Outputs 'label' (BYTES), 'probability' (FP32), 'id' (BYTES)."
+                    ),
                     "400": _error("The body is not valid JSON."),
                     "404": unknown,
                     "413": too_large,

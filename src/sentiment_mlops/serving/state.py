@@ -9,7 +9,9 @@ from typing import Any
 
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.errors import ModelNotReadyError
+from sentiment_mlops.serving.feedback import FeedbackCounter
 from sentiment_mlops.serving.metrics import Metrics
+from sentiment_mlops.serving.prediction_log import PredictionLog
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,17 @@ def warm_up(model: SentimentModel) -> None:
 class ModelState:
     """Holds ``(model, info)`` as one tuple, replaced atomically on reload."""
 
-    def __init__(self, model: SentimentModel | None, metrics: Metrics, uri: str | None = None) -> None:
+    def __init__(
+        self,
+        model: SentimentModel | None,
+        metrics: Metrics,
+        uri: str | None = None,
+        prediction_log: PredictionLog | None = None,
+    ) -> None:
         self.metrics = metrics
         self.uri = uri
+        self.prediction_log = prediction_log
+        self.feedback = FeedbackCounter(metrics)
         self._lock = threading.Lock()
         self._current: tuple[SentimentModel, ModelInfo] | None = None
         if model is not None:
@@ -79,6 +89,7 @@ class ModelState:
             self.metrics.set_model(
                 info.name, info.version, info.alias, info.featurizer_version, info.baseline_positive_share
             )
+            self.feedback.served(info.version)  # labels for its ids count live from now on
             if info.validation_accuracy is not None:
                 self.metrics.validation_accuracy.set(info.validation_accuracy)
         return info

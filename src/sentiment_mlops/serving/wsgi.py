@@ -2,7 +2,8 @@
 
 Settings come from the environment: ``SENTIMENT_MODEL_URI`` (a model directory or a registry URI,
 default ``models/export``), ``SENTIMENT_MAX_TEXTS``, ``SENTIMENT_MAX_CHARS``,
-``SENTIMENT_MAX_BODY_BYTES`` and ``LOG_LEVEL``.
+``SENTIMENT_MAX_BODY_BYTES``, ``LOG_LEVEL`` and the prediction log's ``SENTIMENT_PREDICTION_LOG*``
+(see :class:`.prediction_log.LogSettings`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 
 from flask import Flask
 
+from sentiment_mlops.serving.prediction_log import LogSettings
 from sentiment_mlops.serving.schemas import Limits
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ def config_from_env() -> dict[str, object]:
         "MAX_TEXTS": int(os.environ.get("SENTIMENT_MAX_TEXTS", defaults.max_texts)),
         "MAX_CHARS": int(os.environ.get("SENTIMENT_MAX_CHARS", defaults.max_chars)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", defaults.max_body_bytes)),
+        "PREDICTION_LOG": LogSettings.from_env(),
     }
 
 

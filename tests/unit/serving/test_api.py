@@ -22,7 +22,12 @@ def test_predict_one_text(client: FlaskClient, model: SentimentModel) -> None:
     assert body["model"] == {"name": "sentiment", "version": model.version}
     (pred,) = body["predictions"]
     expected = model.predict([POSITIVE])[0]
-    assert pred == {"label": "positive", "probability": pytest.approx(expected.probability, abs=1e-12)}
+    # the id names the request and the item, and carries the predicted class and the model version
+    assert pred == {
+        "id": f"{r.headers['X-Request-ID']}.0.p.{model.version}",
+        "label": "positive",
+        "probability": pytest.approx(expected.probability, abs=1e-12),
+    }
 
 
 def test_predict_batch_keeps_order_and_matches_the_model(client: FlaskClient, model: SentimentModel) -> None:
@@ -111,8 +116,9 @@ CHUNKED = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True}  # a body withou
     ],
 )
 def test_fast_path_and_flask_route_answer_alike(client: FlaskClient, body: dict[str, object]) -> None:
-    fast = client.post("/v1/predict", json=body)
-    routed = client.post("/v1/predict", json=body, environ_overrides=CHUNKED)
+    same_id = {"X-Request-ID": "req-1"}  # prediction ids carry the request id
+    fast = client.post("/v1/predict", json=body, headers=same_id)
+    routed = client.post("/v1/predict", json=body, environ_overrides=CHUNKED, headers=same_id)
     assert fast.status_code == routed.status_code
     assert fast.get_json() == routed.get_json()
     assert fast.headers["Content-Type"] == routed.headers["Content-Type"] == "application/json"
