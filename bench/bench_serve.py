@@ -248,10 +248,24 @@ def ours(workdir: Path, paths: Paths, workers: int, tag: str) -> Server:
     return Server("sentiment serve", argv, f"http://127.0.0.1:{port}", "/readyz", workdir / f"ours-{tag}.log")
 
 
-def ours_env(workdir: Path) -> dict[str, str]:
-    # the service logs one JSON line per request; at thousands of requests/s that goes to a file
+def ours_env(workdir: Path, prediction_log: Path | None = None) -> dict[str, str]:
+    """Our server's environment; ``prediction_log``: the folder it logs predictions to (else off)."""
     metrics_dir = tempfile.mkdtemp(prefix="prometheus-", dir=workdir)
-    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    log = str(prediction_log) if prediction_log is not None else "off"
+    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "SENTIMENT_PREDICTION_LOG": log}
+
+
+def scrape(url: str, name: str) -> float:
+    """The sum of a metric's samples on ``url``/metrics."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def logged_rows(folder: Path) -> int:
+    """Rows in the finished prediction-log segments under ``folder`` (every segment must read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet") if not p.name.startswith("."))
 
 
 def bare_flask(workdir: Path, workers: int) -> Server:
@@ -452,10 +466,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return result
 
     our = ours(workdir, paths, args.workers, "load")
+    # the same server with the prediction log on, loaded in the same rounds: its cost side by side
+    our_log = ours(workdir, paths, args.workers, "load-log")
+    log_dir = workdir / "prediction-log"
     theirs = mlflow_server(workdir, model_name, args.workers)
     bare = bare_flask(workdir, args.workers)
     with (
         running(our, ours_env(workdir)),
+        running(our_log, ours_env(workdir, log_dir)),
         running(theirs, mlflow_env(paths)),
         running(bare, dict(os.environ)) if args.reference else nullcontext(bare),
     ):
@@ -471,12 +489,20 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"(each after a {args.warmup} s warm-up)",
             flush=True,
         )
-        rounds: dict[str, list[WrkResult]] = {"ours_single": [], "mlflow_single": [], "ours_batch": []}
+        rounds: dict[str, list[WrkResult]] = {
+            "ours_single": [],
+            "ours_single_log": [],
+            "mlflow_single": [],
+            "ours_batch": [],
+        }
         if args.reference:
             rounds["bare_flask_single"] = []
         for i in range(args.rounds):
             print(f" round {i + 1} of {args.rounds}", flush=True)
             rounds["ours_single"].append(load(our.url + "/v1/predict", single_ours, "ours, single review"))
+            rounds["ours_single_log"].append(
+                load(our_log.url + "/v1/predict", single_ours, "ours with the prediction log, single review")
+            )
             rounds["mlflow_single"].append(
                 load(theirs.url + "/invocations", single_mlflow, "mlflow, single review")
             )
@@ -496,6 +522,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         per_worker = [memory_mb(p.pid) for p in workers]
         master = memory_mb(our.proc.pid)
         loaded = {"ours": tree_memory_mb(our), "mlflow": tree_memory_mb(theirs)}
+        with_log = WrkResult.median(rounds["ours_single_log"])
+        served = scrape(our_log.url, "model_prediction_count_total")
+        dropped = scrape(our_log.url, "prediction_log_dropped_total")
+    # stopped (SIGTERM): the workers have drained their buffers into segments
+    logged = logged_rows(log_dir)
 
     return {
         "rps": round(single.rps, 1),
@@ -505,6 +536,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "p99_ms": round(single.p99_ms, 3),
         "mlflow_p50_ms": round(baseline.p50_ms, 3),
         "mlflow_p99_ms": round(baseline.p99_ms, 3),
+        "rps_prediction_log": round(with_log.rps, 1),
+        "p50_ms_prediction_log": round(with_log.p50_ms, 3),
+        "p99_ms_prediction_log": round(with_log.p99_ms, 3),
+        "prediction_log_throughput_ratio": round(with_log.rps / single.rps, 3),
+        "prediction_log_p99_delta_ms": round(with_log.p99_ms - single.p99_ms, 3),
+        # every review the logging server scored (warm-ups and checks included), logged or dropped
+        "prediction_log_served": int(served),
+        "prediction_log_logged": logged,
+        "prediction_log_dropped": int(dropped),
         "batch_size": BATCH_SIZE,
         "batch_rps": round(batch.rps, 1),
         "batch_reviews_per_s": round(batch.rps * BATCH_SIZE),
@@ -531,6 +571,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "ours_server": shlex.join(our.argv),
             "mlflow_server": shlex.join(theirs.argv),
             "ours_single": single.command,
+            "ours_single_prediction_log": with_log.command,
+            "ours_prediction_log_env": "SENTIMENT_PREDICTION_LOG=<temporary folder> (else off)",
             "mlflow_single": baseline.command,
             "ours_batch": batch.command,
             "bare_flask_server": shlex.join(bare.argv) if reference else None,
@@ -560,6 +602,19 @@ def print_table(r: dict[str, Any]) -> None:
         ),
         ("single review, p50 ms", f"{r['p50_ms']:.2f}", f"{r['mlflow_p50_ms']:.2f}", ""),
         ("single review, p99 ms", f"{r['p99_ms']:.2f}", f"{r['mlflow_p99_ms']:.2f}", "lower is better"),
+        (
+            "with the prediction log, req/s",
+            f"{r['rps_prediction_log']:,.0f}",
+            "",
+            f"{100 * r['prediction_log_throughput_ratio']:.0f}% of without (target >= 90%)",
+        ),
+        (
+            "with the prediction log, p99 ms",
+            f"{r['p99_ms_prediction_log']:.2f}",
+            "",
+            f"{r['prediction_log_p99_delta_ms']:+.2f} ms (target <= +1), "
+            f"dropped {r['prediction_log_dropped']}",
+        ),
         (f"batch of {r['batch_size']}, reviews/s", f"{r['batch_reviews_per_s']:,}", "", "target >= 15,000"),
         (
             "RSS per worker, MB",

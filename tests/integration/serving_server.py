@@ -43,7 +43,13 @@ class ApiServer:
             "--workers",
             str(workers),
         ]
-        self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), **env}
+        self.prediction_log = workdir / "prediction-log"
+        self.env = {
+            **os.environ,
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            "SENTIMENT_PREDICTION_LOG": str(self.prediction_log),
+            **env,
+        }
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
 
