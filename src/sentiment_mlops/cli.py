@@ -7,6 +7,7 @@ a failed quality gate) print one clear line and exit with code 2; DVC and CI sto
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -245,3 +246,44 @@ def compare(
                 f"{name}: champion {r['champion_accuracy']:.4f} challenger {r['challenger_accuracy']:.4f} "
                 f"({r['difference']:+.4f}, McNemar p={r['mcnemar']['p_value']:.3g}, n={r['reviews']})"
             )
+
+
+@app.command()
+def loop(
+    archive: Annotated[
+        Path, typer.Option(help="The IMDB archive (tar.gz).", envvar="SENTIMENT_DATA_ARCHIVE", exists=True)
+    ],
+    out: Annotated[Path | None, typer.Option(help="Default: reports/loop.")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch project (default: a temporary folder).")
+    ] = None,
+    stream: Annotated[int, typer.Option(min=500, help="Reviews in the production stream.")] = 3000,
+) -> None:
+    """The production loop end to end: serve, replay labelled traffic, alert, export feedback,
+    retrain, compare, promote, reload, recover (gunicorn, Prometheus and this CLI, on loopback)."""
+    import tempfile
+
+    from sentiment_mlops.workspace import loop as loop_mod
+
+    paths = Paths()
+    scratch = workdir or Path(tempfile.mkdtemp(prefix="sentiment-loop-"))
+    try:
+        summary = loop_mod.run(archive, out or paths.reports / "loop", scratch, paths.params_file, stream)
+    finally:
+        if workdir is None:
+            loop_mod.clean(scratch)
+    typer.echo(json.dumps({k: summary[k] for k in LOOP_KEYS}, indent=2))
+
+
+LOOP_KEYS = (
+    "served",
+    "logged",
+    "dropped",
+    "lost",
+    "feedback",
+    "live_accuracy_before",
+    "live_accuracy_after",
+    "estimated_accuracy_mae",
+    "challenger_gain_on_production_window",
+    "production_window_mcnemar_p_value",
+)
