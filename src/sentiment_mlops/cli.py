@@ -257,7 +257,7 @@ def loop(
     workdir: Annotated[
         Path | None, typer.Option(help="Scratch project (default: a temporary folder).")
     ] = None,
-    stream: Annotated[int, typer.Option(min=500, help="Reviews in the production stream.")] = 3000,
+    stream: Annotated[int, typer.Option(min=500, help="Reviews in the production stream.")] = 4500,
 ) -> None:
     """The production loop end to end: serve, replay labelled traffic, alert, export feedback,
     retrain, compare, promote, reload, recover (gunicorn, Prometheus and this CLI, on loopback)."""

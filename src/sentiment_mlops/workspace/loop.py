@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -30,7 +29,7 @@ from typing import Any
 import requests
 import yaml
 
-from sentiment_mlops.files import atomic_write_json, atomic_write_text
+from sentiment_mlops.workspace.loop_report import write_report
 from sentiment_mlops.workspace.replay import LoopData, Prometheus, Replay, Window, build_data, wait_for
 
 log = logging.getLogger(__name__)
@@ -216,7 +215,7 @@ def run(
 
     started = time.monotonic()
     project = Project(workdir, repo_params)
-    data = build_data(read_archive(archive), n_train=6000, n_test=3000, n_stream=n_stream, seed=seed)
+    data = build_data(read_archive(archive), n_train=2000, n_test=3000, n_stream=n_stream, seed=seed)
     project.write_data(data)
     cut = int(0.55 * len(data.stream))
     before, after = data.stream.iloc[:cut], data.stream.iloc[cut:]
@@ -242,6 +241,8 @@ def run(
         project.cli("compare")
         comparison = json.loads((workdir / "reports" / "compare.json").read_text())
         project.cli("promote")
+        # the champion as it served, kept to score the rest of the stream side by side afterwards
+        shutil.copytree(workdir / "models" / "export", workdir / "models" / "previous-champion")
         project.cli("export")
         challenger = json.loads((workdir / "models" / "export" / "card.json").read_text())
         reload = _reload_under_traffic(server, str(challenger["registry"]["version"]))
@@ -261,6 +262,7 @@ def run(
     from sentiment_mlops.data.feedback import read_log
 
     logged = len(read_log(str(server.log_dir), "predictions"))
+    rest = _paired_on_rest(workdir, after)
     windows = replay.windows
     production = comparison["sets"]["production_window"]
     gaps = [abs(w.estimated - w.live) for w in windows if w.labelled]
@@ -287,6 +289,8 @@ def run(
         "live_accuracy_before": round(_pooled(windows, "champion"), 4),
         "live_accuracy_after": round(_pooled(windows, "challenger"), 4),
         "live_accuracy_by_version_prometheus": prom_live,
+        # the same reviews scored by both: what the champion would have scored on the rest
+        "rest_of_stream_paired": rest,
         "estimated_accuracy_mae": round(sum(gaps) / len(gaps), 4),
         "alert": alert,
         "feedback_export": {k: int(v) for k, v in (item.split("=", 1) for item in export)},
@@ -299,47 +303,18 @@ def run(
         "seconds": round(time.monotonic() - started, 1),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
-    _write(out, summary, windows)
+    write_report(out, summary, windows)
     return summary
 
 
-def _write(out: Path, summary: dict[str, Any], windows: list[Window]) -> None:
-    import matplotlib
+def _paired_on_rest(workdir: Path, rest: Any) -> dict[str, Any]:
+    """Champion and challenger on every review of the stream after the promotion (paired)."""
+    from sentiment_mlops.model.artifact import SentimentModel
+    from sentiment_mlops.training.compare import score_set
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = ["window,phase,reviews,labelled,live,estimated,prometheus_live_5m,prometheus_estimated_5m"]
-    for i, w in enumerate(windows):
-        rows.append(
-            f"{i},{w.phase},{w.reviews},{w.labelled},{w.live:.4f},{w.estimated:.4f},"
-            f"{w.prometheus_live if w.prometheus_live is not None else ''},"
-            f"{w.prometheus_estimated if w.prometheus_estimated is not None else ''}"
-        )
-    atomic_write_text(out / "accuracy.csv", "\n".join(rows) + "\n")
-    atomic_write_json(out / "summary.json", summary)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    xs = list(range(len(windows)))
-    ax.plot(xs, [w.live for w in windows], marker="o", label="live accuracy (labelled reviews)")
-    ax.plot(xs, [w.estimated for w in windows], marker="s", label="estimated accuracy (mean max(p, 1-p))")
-    ax.axhline(
-        summary["champion"]["validation_accuracy"], color="grey", ls=":", label="champion validation accuracy"
-    )
-    switch = next((i for i, w in enumerate(windows) if w.phase == "challenger"), None)
-    if switch is not None:
-        ax.axvline(switch - 0.5, color="black", ls="--", label="challenger promoted and reloaded")
-    ax.set_xlabel(f"replay window ({windows[0].reviews if windows else 0} reviews each)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0.5, 1.0)
-    ax.set_title("Nuanced (4/7-star) reviews of unseen movies: before and after retraining on feedback")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with_tmp = out / ".accuracy.png.tmp.png"
-    fig.savefig(with_tmp, dpi=110)
-    plt.close(fig)
-    with_tmp.replace(out / "accuracy.png")
-    if math.isnan(summary["live_accuracy_after"]):
-        raise RuntimeError("no labelled review after the promotion")
+    champion = SentimentModel.load(workdir / "models" / "previous-champion")
+    challenger = SentimentModel.load(workdir / "models" / "export")
+    return score_set(champion, challenger, rest["text"].tolist(), rest["label"].to_numpy())
 
 
 def clean(workdir: Path) -> None:

@@ -101,7 +101,7 @@ class Replay:
 
     url: str
     label_share: float
-    rate: float = 60.0  # reviews per second, on an open-loop schedule: Prometheus (1 s scrapes) sees
+    rate: float = 90.0  # reviews per second, on an open-loop schedule: Prometheus (1 s scrapes) sees
     # the counters grow, so rates over any window are defined
     batch: int = 8
     threads: int = 3
