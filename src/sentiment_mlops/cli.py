@@ -36,6 +36,9 @@ app.command("stack")(stack)
 
 log = logging.getLogger("sentiment_mlops.cli")
 
+# The file dvc.yaml's ingest stage depends on (the official archive's name).
+ARCHIVE_NAME = "aclImdb_v1.tar.gz"
+
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
@@ -64,6 +67,27 @@ def _stage(name: str) -> Iterator[tuple[Paths, Params]]:
     except _expected_errors() as exc:
         typer.echo(f"error: {name}: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@app.command()
+def fetch() -> None:
+    """Put the verified IMDB archive where the ingest stage reads it (data/raw/aclImdb_v1.tar.gz).
+
+    A link to $SENTIMENT_DATA_ARCHIVE when it names a local file (raw data is never copied), else
+    the official archive, downloaded once and checked against params.yaml's md5.
+    """
+    from sentiment_mlops.data.fetch import fetch_archive
+
+    with _stage("fetch") as (paths, params):
+        dest = paths.raw / ARCHIVE_NAME
+        archive = fetch_archive(paths, params).resolve()
+        if archive != dest.resolve():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            link = dest.with_name(f".{dest.name}.link")
+            link.unlink(missing_ok=True)
+            link.symlink_to(archive)
+            link.replace(dest)  # atomic: ingest never sees a missing archive
+        typer.echo(str(dest))
 
 
 @app.command()

@@ -274,8 +274,8 @@ def test_every_referenced_path_exists(path: Path) -> None:
 
 
 def test_path_extraction_sees_what_the_workflows_build_and_deploy() -> None:
-    assert {"deploy/Dockerfile", ".github/workflows/cd.yaml", "params.yaml"} <= referenced_paths(load(CI))
-    assert {"deploy/k8s/overlays/eks", "pyproject.toml"} <= referenced_paths(load(CD))
+    assert {".github/workflows/cd.yaml", "params.yaml"} <= referenced_paths(load(CI))
+    assert {"deploy/smoke-test.sh", "scripts/champion.py", "pyproject.toml"} <= referenced_paths(load(CD))
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -331,9 +331,10 @@ def test_cd_deploys_by_digest_and_rolls_back_on_failure() -> None:
     deploy = cd["deploy"]
     assert deploy["concurrency"]["cancel-in-progress"] is False
     scripts = "\n".join(step.get("run", "") for step in deploy["steps"])
-    assert 'kustomize edit set image "sentiment-api=$IMAGE"' in scripts
+    assert 'make manifests IMAGE_REF="$IMAGE"' in scripts
+    assert "kubectl apply --filename build/manifests.yaml" in scripts
     assert "kubectl rollout status" in scripts
-    assert "/readyz" in scripts and "/v1/predict" in scripts
+    assert "deploy/smoke-test.sh http://127.0.0.1:18080" in scripts
     rollback = [step for step in deploy["steps"] if "kubectl rollout undo" in step.get("run", "")]
     assert len(rollback) == 1 and "failure()" in rollback[0]["if"]
     # The image reference the deploy job uses is registry/repository@sha256:<digest>.
