@@ -219,6 +219,12 @@ def stack(
 
     if not _is_model_dir_or_uri(model_uri):
         raise _fail(f"{model_uri} is not a model directory (run `sentiment export`)")
+    from sentiment_mlops.workspace.repository import RepositoryError, monitoring_paths
+
+    try:
+        monitoring_paths()  # the rules and the Prometheus configuration of the repository
+    except RepositoryError as exc:
+        raise _fail(str(exc)) from exc
     binary = shutil.which(prometheus_bin)
     if binary is None:
         raise _fail(f"{prometheus_bin} not found: install Prometheus (Debian: apt-get install prometheus)")
