@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 class AutoscalingParams(BaseModel):
     """The simulated Deployment, the HPA/KEDA model and the forecaster's settings.
 
-    params.yaml is the source of every value. The defaults below are what the scaler's container
-    uses (it has no params.yaml); a test keeps them equal to params.yaml, and another keeps the
-    deployed ScaledObject's numbers equal to what these parameters derive.
+    params.yaml is the source of every value. The defaults below apply only where no params.yaml
+    is found (the scaler then falls back to them); a test keeps them equal to params.yaml, and
+    another keeps the deployed ScaledObject's numbers equal to what these parameters derive.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
