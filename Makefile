@@ -44,7 +44,7 @@ $(VENV)/.aot-built: $(VENV)/.installed src/sentiment_mlops/model/kernels.py src/
 setup: $(VENV)/.installed $(VENV)/.aot-built ## Create the virtual environment, install (locked versions), compile the kernels
 
 run: pipeline ## Set up, run the pipeline, register and promote the model, start the service
-	$(SENTIMENT) serve --model-uri models/export --host $(HOST) --port $(PORT)
+	$(SENTIMENT) serve --host $(HOST) --port $(PORT)
 
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 	$(SENTIMENT) fetch
@@ -129,7 +129,7 @@ simulate: setup ## Replay a traffic trace through reactive, predictive and stati
 	$(SENTIMENT) autoscale simulate --trace $(TRACE)
 
 stack: setup ## Local stack: the API (gunicorn), Prometheus with the rules, the MLflow UI; Ctrl-C stops all
-	$(SENTIMENT) stack --model-uri models/export --host $(HOST) --api-port $(PORT)
+	$(SENTIMENT) stack --host $(HOST) --api-port $(PORT)
 
 bench-metrics: setup ## /metrics scrape time after 1M requests (4 workers), metric files under worker recycling
 	$(PY) bench/bench_metrics.py

@@ -253,11 +253,13 @@ def actionlint(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.integration  # runs actionlint and shellcheck
 def test_actionlint_finds_nothing() -> None:
     proc = actionlint(str(CI), str(CD))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration  # runs actionlint and shellcheck
 def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(

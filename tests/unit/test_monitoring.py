@@ -19,6 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sentiment_mlops.workspace import monitoring as mon
+from sentiment_mlops.workspace import promql
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def groups(paths: mon.MonitoringPaths) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def dashboards(paths: mon.MonitoringPaths) -> dict[str, dict[str, Any]]:
-    return mon.load_dashboards(paths.dashboards)
+    return promql.load_dashboards(paths.dashboards)
 
 
 def _alerts(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,22 +151,22 @@ def test_rule_names_are_unique(groups) -> None:
 
 @pytest.mark.integration  # runs promtool
 def test_every_expression_parses_with_promtool(promtool: str, groups, dashboards) -> None:
-    exprs = mon.rule_expressions(groups)
+    exprs = promql.rule_expressions(groups)
     for name, dashboard in dashboards.items():
-        exprs += mon.dashboard_expressions(dashboard, name)
+        exprs += promql.dashboard_expressions(dashboard, name)
     assert len(exprs) > 80
-    assert mon.promtool_parse_errors(exprs, promtool) == []
+    assert promql.promtool_parse_errors(exprs, promtool) == []
 
 
 def test_every_metric_is_documented_or_recorded(paths: mon.MonitoringPaths, groups, dashboards) -> None:
-    exprs = mon.rule_expressions(groups)
+    exprs = promql.rule_expressions(groups)
     for name, dashboard in dashboards.items():
-        exprs += mon.dashboard_expressions(dashboard, name)
-    known = mon.documented_metrics(paths.metrics_doc.read_text(encoding="utf-8"))
+        exprs += promql.dashboard_expressions(dashboard, name)
+    known = promql.documented_metrics(paths.metrics_doc.read_text(encoding="utf-8"))
     known |= {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
-    assert mon.unknown_metrics(exprs, known) == []
+    assert promql.unknown_metrics(exprs, known) == []
     # and the check is not vacuous: the expressions name the app, scaler and third-party metrics
-    named = set().union(*(mon.metric_names(expr) for _, expr in exprs))
+    named = set().union(*(promql.metric_names(expr) for _, expr in exprs))
     for metric in (
         "app_request_count_total",
         "app_request_latency_seconds_bucket",
@@ -184,7 +185,7 @@ def test_every_metric_is_documented_or_recorded(paths: mon.MonitoringPaths, grou
 
 @pytest.mark.integration  # runs promtool
 def test_lint_command_passes_on_the_project(paths: mon.MonitoringPaths, promtool: str) -> None:
-    assert mon.lint(paths, promtool) == []
+    assert promql.lint(paths, promtool) == []
 
 
 @pytest.mark.integration  # runs promtool
@@ -194,7 +195,7 @@ def test_a_broken_expression_is_rejected_and_named(promtool: str) -> None:
         ("unclosed", 'sum(rate(app_request_count_total{job="sentiment-api"}[5m])'),
         ("bad duration", "rate(app_request_count_total[5 minutes])"),
     ]
-    problems = mon.promtool_parse_errors(exprs, promtool)
+    problems = promql.promtool_parse_errors(exprs, promtool)
     assert len(problems) == 2
     assert problems[0].startswith("unclosed: ") and "parse error" in problems[0]
     assert problems[1].startswith("bad duration: ")
@@ -206,7 +207,7 @@ def test_an_undocumented_metric_is_flagged() -> None:
         ("ok", "histogram_quantile(0.99, sum by (le) (rate(app_request_latency_seconds_bucket[5m])))"),
         ("typo", "sum(rate(app_requests_count_total[5m])) / on (job) group_left up"),
     ]
-    assert mon.unknown_metrics(exprs, known) == [
+    assert promql.unknown_metrics(exprs, known) == [
         "typo: metric 'app_requests_count_total' is not in docs/metrics.md nor a recording rule"
     ]
 
@@ -227,18 +228,18 @@ def test_an_undocumented_metric_is_flagged() -> None:
     ],
 )
 def test_metric_names_are_extracted(expr: str, names: set[str]) -> None:
-    assert mon.metric_names(expr) == names
+    assert promql.metric_names(expr) == names
 
 
 def test_grafana_variables_are_substituted() -> None:
     expr = 'sum(rate(m{namespace=~"$namespace",pod=~"${pod:regex}"}[$__rate_interval])) + n[${__interval}]'
-    assert mon.substitute_grafana_variables(expr) == (
+    assert promql.substitute_grafana_variables(expr) == (
         'sum(rate(m{namespace=~"placeholder",pod=~"placeholder"}[5m])) + n[5m]'
     )
 
 
 def test_documented_metrics_parse_the_contract(paths: mon.MonitoringPaths) -> None:
-    known = mon.documented_metrics(paths.metrics_doc.read_text(encoding="utf-8"))
+    known = promql.documented_metrics(paths.metrics_doc.read_text(encoding="utf-8"))
     for metric in (
         "app_request_count_total",
         "model_baseline_positive_share",

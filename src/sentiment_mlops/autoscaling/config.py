@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 
 class AutoscalingParams(BaseModel):
-    """The simulated Deployment, the HPA/KEDA model and the forecaster's settings."""
+    """The simulated Deployment, the HPA/KEDA model and the forecaster's settings.
+
+    params.yaml is the source of every value. The defaults below are what the scaler's container
+    uses (it has no params.yaml); a test keeps them equal to params.yaml, and another keeps the
+    deployed ScaledObject's numbers equal to what these parameters derive.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,15 +34,15 @@ class AutoscalingParams(BaseModel):
     predictive_target_utilisation: float = Field(0.9, gt=0, le=1)
     # The trace is scaled so its busiest minute needs this many pods at the target utilisation.
     peak_pods: float = Field(16.0, gt=0)
-    min_replicas: int = Field(1, ge=1)
-    max_replicas: int = Field(30, ge=1)
+    min_replicas: int = Field(2, ge=1)
+    max_replicas: int = Field(20, ge=1)
     # HPA / KEDA model.
     startup_delay_s: int = Field(90, ge=0)
     sync_period_s: int = Field(15, ge=1)
     tolerance: float = Field(0.1, ge=0, lt=1)
     scale_down_stabilisation_s: int = Field(300, ge=0)
-    scale_down_percent: float = Field(100.0, gt=0, le=100)
-    scale_down_period_s: int = Field(15, ge=1)
+    scale_down_percent: float = Field(25.0, gt=0, le=100)
+    scale_down_period_s: int = Field(60, ge=1)
     # Forecaster.
     horizon_minutes: int = Field(5, ge=1, le=360)
     quantile: float = Field(0.9, gt=0.5, lt=1)
