@@ -240,6 +240,7 @@ def test_dependabot_config_matches_its_schema() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration  # runs zizmor
 def test_zizmor_finds_nothing() -> None:
     # The whole .github folder: both workflows and the Dependabot configuration.
     findings = zizmor_findings(Path(".github"), cwd=REPO_ROOT)
@@ -371,6 +372,7 @@ def bad_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.integration  # runs zizmor
 def test_bad_workflow_is_rejected_by_zizmor(bad_repo: Path) -> None:
     found = {f["ident"] for f in zizmor_findings(Path(".github/workflows/bad.yaml"), cwd=bad_repo)}
     assert {"unpinned-uses", "template-injection"} <= found

@@ -4,8 +4,9 @@ The container image runs this in its build stage, then installs the extension wi
 LLVM (about 190 MB of the image, and 130 MB of RSS per process, otherwise). ``make setup`` builds
 it into the source tree too. The extension holds the very functions of
 :mod:`sentiment_mlops.model.kernels`, compiled by numba's AOT compiler with fixed signatures; the tests
-check that both give identical results. Its name carries a hash of ``kernels.py``, so a build
-left over from older kernels is never loaded.
+check that both give identical results. Its name carries a hash of ``kernels.py`` and of the
+package modules it imports (the tokenizer's constants are compiled in), so a build left over from
+older code is never loaded.
 
     python -m sentiment_mlops.model.kernels_aot OUTPUT_DIR
 """
@@ -17,7 +18,9 @@ import sys
 import warnings
 from pathlib import Path
 
-KERNELS_SOURCE = Path(__file__).with_name("kernels.py")
+# kernels.py and the package modules it imports: numba compiles their constants into the
+# extension (tests/unit/test_dvc_graph.py checks this list against kernels.py's imports).
+KERNEL_SOURCES = tuple(Path(__file__).with_name(name) for name in ("kernels.py", "tokenizer.py"))
 
 # Signatures of the exported kernels (numba type strings); they match the arrays features.py passes.
 SIGNATURES = {
@@ -28,7 +31,10 @@ SIGNATURES = {
 
 def module_name() -> str:
     """The extension's module name for the current kernels source."""
-    return f"_kernels_aot_{hashlib.sha256(KERNELS_SOURCE.read_bytes()).hexdigest()[:12]}"
+    digest = hashlib.sha256()
+    for source in KERNEL_SOURCES:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    return f"_kernels_aot_{digest.hexdigest()[:12]}"
 
 
 def build(output_dir: Path) -> Path:
