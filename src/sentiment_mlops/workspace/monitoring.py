@@ -22,12 +22,14 @@ from sentiment_mlops.workspace.repository import RepositoryError, monitoring_pat
 
 log = logging.getLogger(__name__)
 
-#: The reactive KEDA trigger, also recorded as :data:`KEDA_TRIGGER_RECORD` by rules.yml.
+#: The reactive KEDA trigger (scoring work in single-review equivalents/s, the costs from
+#: params.yaml: autoscaling.config.scoring_work_query), recorded as :data:`KEDA_TRIGGER_RECORD`.
 KEDA_TRIGGER_QUERY = (
     'sum(rate(app_request_count_total{job="sentiment-api",'
-    'endpoint=~"/v1/predict|/predict|/v2/models/.+/infer"}[1m]))'
+    'endpoint=~"/v1/predict|/predict|/v2/models/.+/infer"}[1m])) * 0.836'
+    ' + sum(rate(model_prediction_count_total{job="sentiment-api"}[1m])) * 0.164'
 )
-KEDA_TRIGGER_RECORD = "sentiment:app_predict_requests:rate1m"
+KEDA_TRIGGER_RECORD = "sentiment:scoring_work:rate1m"
 
 #: Labels kube-prometheus-stack's Prometheus selects PrometheusRules by (its default ruleSelector).
 RULE_LABELS = {
