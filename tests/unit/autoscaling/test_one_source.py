@@ -53,7 +53,9 @@ def test_scaled_object_replicas_and_scale_down_follow_params(params: Autoscaling
 
 
 def test_reactive_threshold_is_the_derived_per_pod_target(params: AutoscalingParams) -> None:
-    (trigger,) = [t for t in _scaled_object()["spec"]["triggers"] if t["name"] == "request-rate"]
+    (trigger,) = [
+        t for t in _scaled_object()["spec"]["triggers"] if t["type"] == "prometheus"
+    ]  # the reactive one
     assert trigger["metricType"] == "AverageValue"
     assert float(trigger["metadata"]["threshold"]) == pytest.approx(params.target_rps_per_pod)
 
