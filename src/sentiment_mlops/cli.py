@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.autoscaling.commands import app as autoscale_app
-from sentiment_mlops.config import ConfigError, Params, Paths, load_params
+from sentiment_mlops.config import DEFAULT_MODEL_URI, ConfigError, Params, Paths, load_params
 from sentiment_mlops.serving.commands import serve
 from sentiment_mlops.workspace.monitoring import app as monitoring_app
 from sentiment_mlops.workspace.stack import stack
@@ -166,7 +166,7 @@ def promote() -> None:
 @app.command()
 def export(
     model_uri: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Default: models/export.")] = None,
+    out: Annotated[Path | None, typer.Option(help=f"Default: {DEFAULT_MODEL_URI}.")] = None,
 ) -> None:
     """Export a registered model as a plain directory the service loads without MLflow."""
     from sentiment_mlops.registry import versions as registry
