@@ -20,7 +20,7 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 # dvc.yaml's stages call `sentiment`: put the virtualenv's commands first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup run test test-fast test-slow test-container lint format repro pipeline bench-model \
+.PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline bench-model \
         bench-serve bench-container bench-metrics wheels image image-smoke image-archive image-scaler \
         manifests simulate stack serve clean system-packages shared
 
@@ -74,6 +74,9 @@ FAST_TIER := not slow and not integration and not container and not shared
 
 test-fast: setup ## Run the hermetic fast tier before every commit (under a minute)
 	$(BIN)/pytest -m "$(FAST_TIER)"
+
+test-integration: setup ## Integration tests on 127.0.0.1 and those reading ../shared (not slow, no container)
+	$(BIN)/pytest -m "not slow and not container and (integration or shared)"
 
 test-slow: setup ## The slow tests: the full-data pipeline, the trained model's behaviour
 	$(BIN)/pytest -m "slow and not container"

@@ -23,6 +23,8 @@ import pytest
 from sentiment_mlops.workspace import monitoring as mon
 from tests.unit.test_manifests import COMPONENTS, K8S, OVERLAYS, Obj, _one, render, write_overlay
 
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
+
 COMBINATIONS = [
     (overlay, combo)
     for overlay in OVERLAYS
