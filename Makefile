@@ -75,8 +75,8 @@ FAST_TIER := not slow and not integration and not container and not shared
 test-fast: setup ## Run the hermetic fast tier before every commit (under a minute)
 	$(BIN)/pytest -m "$(FAST_TIER)"
 
-test-integration: setup ## The tests that start real tools (kubectl, promtool, gunicorn, ...) or read ../shared
-	$(BIN)/pytest -m "(integration or shared) and not slow and not container"
+test-integration: setup ## Integration tests on 127.0.0.1 and those reading ../shared (not slow, no container)
+	$(BIN)/pytest -m "not slow and not container and (integration or shared)"
 
 test-slow: setup ## The slow tests: the full-data pipeline, the trained model's behaviour
 	$(BIN)/pytest -m "slow and not container"
