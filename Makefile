@@ -20,19 +20,15 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml uv.lock
+# The package is installed editable; its build (setup.py) compiles the scoring kernels' C extension
+# into src/, and uv rebuilds it whenever _kernels.c changes (pyproject's tool.uv cache-keys).
+$(VENV)/.installed: pyproject.toml uv.lock setup.py src/sentiment_mlops/model/_kernels.c
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.4'
 	uv sync --frozen --all-extras
+	$(PY) -c "from sentiment_mlops.model import kernels; print('scoring kernels:', kernels.info().module)"
 	@touch $@
 
-# The scoring kernels compiled ahead of time (no JIT start-up, 130 MB less RSS per process);
-# rebuilt whenever kernels.py changes (its hash is in the module name, so stale builds never load).
-$(VENV)/.aot-built: $(VENV)/.installed src/sentiment_mlops/model/kernels.py src/sentiment_mlops/model/kernels_aot.py
-	rm -f src/sentiment_mlops/model/_kernels_aot_*.so
-	$(PY) -m sentiment_mlops.model.kernels_aot src/sentiment_mlops/model
-	@touch $@
-
-setup: $(VENV)/.installed $(VENV)/.aot-built ## Create the virtual environment, install (locked versions), compile the kernels
+setup: $(VENV)/.installed ## Create the virtual environment, install (locked versions), compile the kernels
 
 run: setup ## Set up, run the pipeline (dvc repro), register and promote the model, start the service
 	$(BIN)/dvc repro
@@ -65,7 +61,7 @@ bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, 
 bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
 	$(PY) bench/bench_serve.py
 
-wheels: setup ## Prepare the image build context: locked wheels, our wheel, AOT kernels, the model (build/)
+wheels: setup ## Prepare the image build context: locked wheels, our wheel (with the kernels), the model (build/)
 	deploy/build-context.sh api
 
 image: wheels ## Build the API image sentiment-api:<version> with podman (offline, from build/)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
 from sentiment_mlops.serving.errors import (
     ApiError,
@@ -138,6 +139,7 @@ def version() -> Response:
                 "alias": info.alias,
                 "featurizer_version": info.featurizer_version,
             },
+            "kernels": kernels.info().to_dict(),
         }
     )
 
