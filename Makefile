@@ -14,7 +14,7 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 # dvc.yaml's stages call `sentiment`: put the virtualenv's commands first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup run test test-fast lint format repro bench-model bench-serve bench-container \
+.PHONY: help setup run test test-fast lint format repro bench-model bench-kernels bench-serve bench-container \
         bench-metrics wheels image image-scaler simulate stack serve clean
 
 help: ## List the targets
@@ -57,6 +57,9 @@ format: setup ## Apply ruff's fixes and formatting
 
 bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, side by side
 	$(PY) bench/bench_model.py
+
+bench-kernels: setup ## Where scoring time goes: tokenize+hash, table reads and the whole kernel, per review
+	$(PY) bench/bench_kernels.py
 
 bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
 	$(PY) bench/bench_serve.py
