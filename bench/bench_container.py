@@ -30,6 +30,7 @@ from pathlib import Path
 from sentiment_mlops import __version__
 from sentiment_mlops.config import Paths
 from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = ["-m", "gunicorn", "--config", "python:sentiment_mlops.serving.gunicorn_conf"]
@@ -55,14 +56,6 @@ FALLBACK_REVIEW = (
     "two leads have real chemistry and the quiet scenes in the kitchen are the best in the film. "
     "It sags a little in the middle, and the score is too insistent, yet the ending earns its tears."
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def container_env(shared: Path) -> dict[str, str]:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_mlops import data
 from sentiment_mlops.config import Paths
+from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model import features, kernels
 from sentiment_mlops.model.artifact import SentimentModel
@@ -63,7 +63,7 @@ def main() -> None:
         sys.exit("error: this benchmark measures the compiled kernels; unset SENTIMENT_KERNELS=python")
 
     model = SentimentModel.load(paths.model_dir)
-    texts = data.read_split(paths, "test")["text"].tolist()
+    texts = read_split(paths, "test")["text"].tolist()
     n = len(texts)
     spec = model.spec
     compact = features.ScoringTable.build(model.weights, model.seen, layout="compact")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_mlops import data
 from sentiment_mlops.config import Paths
+from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
@@ -67,12 +67,12 @@ def main() -> None:
     from sklearn.pipeline import Pipeline
 
     model = SentimentModel.load(paths.model_dir)
-    train = data.read_split(paths, "train")
+    train = read_split(paths, "train")
     if model.card.get("params", {}).get("train", {}).get("refit_on_full_train"):
         import pandas as pd
 
-        train = pd.concat([train, data.read_split(paths, "validation")], ignore_index=True)
-    test = data.read_split(paths, "test")
+        train = pd.concat([train, read_split(paths, "validation")], ignore_index=True)
+    test = read_split(paths, "test")
     texts, y = test["text"].tolist(), test["label"].to_numpy()
 
     print(f"training the baseline on {len(train):,} reviews ...", flush=True)

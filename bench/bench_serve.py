@@ -43,8 +43,8 @@ import numpy as np
 import psutil
 import requests
 
-from sentiment_mlops import data
 from sentiment_mlops.config import Paths, load_params, mlflow_tracking_uri
+from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
@@ -147,7 +147,7 @@ def check_prerequisites(paths: Paths) -> tuple[str, str]:
 
 def median_reviews(paths: Paths, n: int) -> list[str]:
     """``n`` test reviews whose length is nearest the median, half of each label."""
-    test = data.read_split(paths, "test")
+    test = read_split(paths, "test")
     length = test["text"].str.len()
     test = test.assign(gap=(length - length.median()).abs()).sort_values("gap", kind="stable")
     labels = sorted(test["label"].unique())
@@ -158,7 +158,7 @@ def median_reviews(paths: Paths, n: int) -> list[str]:
 
 def batch_bodies(paths: Paths, count: int, seed: int = 0) -> list[list[str]]:
     """``count`` batches of ``BATCH_SIZE`` test reviews drawn at random (all lengths, as they come)."""
-    texts = data.read_split(paths, "test")["text"].to_numpy()
+    texts = read_split(paths, "test")["text"].to_numpy()
     rng = np.random.default_rng(seed)
     return [rng.choice(texts, BATCH_SIZE, replace=False).tolist() for _ in range(count)]
 

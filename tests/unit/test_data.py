@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops.config import DataParams, Params, Paths, SplitParams
-from sentiment_mlops.data import DataError, fetch_archive, ingest, read_split, split
+from sentiment_mlops.data.errors import DataError
+from sentiment_mlops.data.fetch import fetch_archive
+from sentiment_mlops.data.ingest import ingest
+from sentiment_mlops.data.splits import read_split, split
 from tests.conftest import free_port
 
 Review = tuple[str, bytes]  # (member name under aclImdb/, content)

@@ -98,8 +98,9 @@ def test_scores_match_the_reference(small_model_dir: Path, small_project: Path, 
 def test_parallel_batch_and_buffer_scoring_equal_one_thread(small_project: Path) -> None:
     module, _ = kernels.load()
     model = _model()
-    reviews = _reviews(small_project) * 5  # well over the size at which the batch is split
-    assert sum(len(r) for r in reviews) > 256 * 1024
+    reviews = _reviews(small_project)
+    while sum(len(r) for r in reviews) < 256 * 1024:  # well over the 64 KB at which a batch is split
+        reviews = reviews * 2
     runs = []
     for layout in ("dense", "compact"):
         table = ScoringTable.build(model.weights, model.seen, layout)

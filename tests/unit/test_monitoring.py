@@ -55,12 +55,14 @@ def _run(*cmd: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 # --- rules -----------------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # runs promtool
 def test_promtool_checks_the_rules(promtool: str, paths: mon.MonitoringPaths) -> None:
     result = _run(promtool, "check", "rules", str(paths.rules))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
+@pytest.mark.integration  # runs promtool
 def test_promtool_unit_tests_pass(promtool: str, paths: mon.MonitoringPaths) -> None:
     files = sorted(paths.rule_tests.glob("*.yml"))
     assert files, "no promtool unit tests found"
@@ -68,6 +70,7 @@ def test_promtool_unit_tests_pass(promtool: str, paths: mon.MonitoringPaths) -> 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration  # runs promtool
 def test_promtool_unit_tests_can_fail(promtool: str, paths: mon.MonitoringPaths, tmp_path: Path) -> None:
     """A wrong expectation makes `promtool test rules` fail, so the passing run above means something."""
     source = (paths.rule_tests / "requests_test.yml").read_text(encoding="utf-8")
@@ -145,6 +148,7 @@ def test_rule_names_are_unique(groups) -> None:
 # --- PromQL: parse and metric contract -----------------------------------------------------------
 
 
+@pytest.mark.integration  # runs promtool
 def test_every_expression_parses_with_promtool(promtool: str, groups, dashboards) -> None:
     exprs = mon.rule_expressions(groups)
     for name, dashboard in dashboards.items():
@@ -178,10 +182,12 @@ def test_every_metric_is_documented_or_recorded(paths: mon.MonitoringPaths, grou
         assert metric in named, metric
 
 
+@pytest.mark.integration  # runs promtool
 def test_lint_command_passes_on_the_project(paths: mon.MonitoringPaths, promtool: str) -> None:
     assert mon.lint(paths, promtool) == []
 
 
+@pytest.mark.integration  # runs promtool
 def test_a_broken_expression_is_rejected_and_named(promtool: str) -> None:
     exprs = [
         ("good", 'sum(rate(app_request_count_total{job="sentiment-api"}[5m]))'),
@@ -275,6 +281,7 @@ def test_prometheus_rule_validates_against_the_crd_schema(paths: mon.MonitoringP
         validator.validate(broken)
 
 
+@pytest.mark.integration  # runs kubectl kustomize
 def test_kustomize_renders_the_rule_and_one_configmap_per_dashboard(
     paths: mon.MonitoringPaths, dashboards
 ) -> None:
@@ -384,6 +391,7 @@ def test_dashboards_show_what_operators_need(dashboards) -> None:
 # --- local Prometheus configuration ---------------------------------------------------------------
 
 
+@pytest.mark.integration  # runs promtool
 def test_local_prometheus_config_is_valid(promtool: str, paths: mon.MonitoringPaths) -> None:
     result = _run(promtool, "check", "config", str(paths.prometheus_config))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -394,6 +402,7 @@ def test_local_prometheus_config_is_valid(promtool: str, paths: mon.MonitoringPa
     assert config["rule_files"] == ["rules.yml"]
 
 
+@pytest.mark.integration  # runs promtool
 def test_prometheus_config_with_other_targets(
     promtool: str, paths: mon.MonitoringPaths, tmp_path: Path
 ) -> None:

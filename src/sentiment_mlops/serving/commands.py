@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -60,8 +59,6 @@ def serve(
             "GUNICORN_GRACEFUL_TIMEOUT": str(graceful_timeout),
         }
     )
-    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
     sys.stdout.flush()
     sys.stderr.flush()
     # exec: gunicorn's master takes this process's id, so signals (SIGTERM, SIGHUP) reach it directly.

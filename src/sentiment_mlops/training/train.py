@@ -11,13 +11,12 @@ import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.files import atomic_write_json, file_sha256
 from sentiment_mlops.model import features
 from sentiment_mlops.model.artifact import SentimentModel, seen_bitmap, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec
@@ -133,15 +132,6 @@ def search(
     return sorted(results, key=lambda c: (-c.accuracy, c.log_loss, c.C))
 
 
-def _sha256_of(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Scale and shift (a, c) so that sigmoid(a * logit + c) is calibrated on held-out reviews.
 
@@ -172,11 +162,11 @@ def drift_baseline(model: SentimentModel, reviews: list[str], bins: int = 20) ->
 
 def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
     """The ``train`` stage: search on validation, refit, save the model, report, track in MLflow."""
-    from sentiment_mlops import data
+    from sentiment_mlops.data.splits import read_split
 
     started = time.perf_counter()
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
-    train_df, val_df = data.read_split(paths, "train"), data.read_split(paths, "validation")
+    train_df, val_df = read_split(paths, "train"), read_split(paths, "validation")
     X_train = features.featurize(train_df["text"].tolist(), spec)
     X_val = features.featurize(val_df["text"].tolist(), spec)
     y_train, y_val = train_df["label"].to_numpy(np.int64), val_df["label"].to_numpy(np.int64)
@@ -219,7 +209,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
 
     fitted.weights *= np.float32(scale)
     fitted.bias = scale * fitted.bias + shift
-    data_sha = _sha256_of(paths.processed / "train.parquet", paths.processed / "validation.parquet")
+    data_sha = file_sha256(paths.processed / "train.parquet", paths.processed / "validation.parquet")
     card: dict[str, Any] = {
         "name": params.registry.model_name,
         "architecture": "NB-weighted hashed n-grams + logistic regression (NBSVM family)",
@@ -240,7 +230,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
         spec, fitted.weights, fitted.bias, seen_bitmap(fitted.seen_buckets, spec.n_features), card
     )
     model.card["version"] = hashlib.sha256(fitted.weights.tobytes()).hexdigest()[:12]
-    model.card["baseline"] = drift_baseline(model, data.read_split(paths, "unsup")["text"].tolist())
+    model.card["baseline"] = drift_baseline(model, read_split(paths, "unsup")["text"].tolist())
 
     report = {
         "chosen": asdict(best),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import typer
 import yaml
 
 from sentiment_mlops.config import find_project_root
+from sentiment_mlops.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -141,20 +141,6 @@ def render_prometheus_rule(rules_path: Path) -> str:
         allow_unicode=True,
     )
     return _GENERATED_HEADER + body
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)  # mkstemp creates 0600; the result is an ordinary project file
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prometheus_config(
@@ -358,7 +344,7 @@ def render_rule_command(
             raise _fail(f"{out} is out of date with {rules}: run `sentiment monitoring render-rule`")
         typer.echo(f"{out} is up to date")
         return
-    write_atomic(out, text)
+    atomic_write_text(out, text)
     typer.echo(f"wrote {out}")
 
 
@@ -374,7 +360,7 @@ def prometheus_config_command(
         text = prometheus_config(paths.prometheus_config, paths.rules, api, scaler)
     except MonitoringError as exc:
         raise _fail(str(exc)) from exc
-    write_atomic(out, text)
+    atomic_write_text(out, text)
     typer.echo(f"wrote {out}")
 
 
