@@ -5,8 +5,9 @@ Parts, each over the whole test split on one thread, per review:
   table reads     the weight (and seen-bit) reads of each review's distinct buckets, precomputed:
                   compact table and dense array, with and without prefetching
   score           the whole kernel (tokenise, hash, dedup, read, sum), with and without prefetching
-Then the whole score on 1 and 2 threads for one large batch, and ``SentimentModel.predict_proba([x])``
-one review at a time (what a single request pays, Python included).
+Then the whole score on 1 and 2 threads for one large batch, ``SentimentModel.predict_proba([x])``
+one review at a time (what a single request pays, Python included), and ``explain`` (top 10) per
+review against that.
 
     python bench/bench_kernels.py [--single 2000] [--out reports/bench/kernels.json]
 """
@@ -30,15 +31,15 @@ from sentiment_mlops.model.artifact import SentimentModel
 CHUNK = 50  # reviews per timed call: about a millisecond, shorter than a scheduler slice
 
 
-def _best(fn, n: int, repeat: int = 7) -> float:
+def _best(fn, n: int, repeat: int = 7, chunk: int = CHUNK) -> float:
     """Seconds for all ``n`` reviews: ``fn(lo, hi)`` per chunk, the fastest of ``repeat`` runs of each.
 
     Chunks of a few milliseconds, each taken at its fastest, leave out most of what other processes
     on a loaded machine take; the figure is then close to what the kernel needs on a quiet core.
     """
     total = 0.0
-    for lo in range(0, n, CHUNK):
-        hi = min(n, lo + CHUNK)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
         best = float("inf")
         for _ in range(repeat):
             started = time.perf_counter()
@@ -94,13 +95,15 @@ def main() -> None:
     }
     out = features._outputs(n)
 
-    def whole(threads: int, table: features.ScoringTable, prefetch: bool, chunked: bool = True) -> float:
+    def whole(
+        threads: int, table: features.ScoringTable, prefetch: bool, chunked: bool = True, chunk: int = CHUNK
+    ) -> float:
         def call(lo: int, hi: int) -> None:
             module.score_buffer(buf, offsets[lo : hi + 1], spec.ngram_max, mask, *table.kernel_args(),
                                 model.bias, *features._raw(out), threads, prefetch)  # fmt: skip
 
         if chunked:
-            return _best(call, n)
+            return _best(call, n, chunk=chunk)
         started = time.perf_counter()  # one batch of all reviews: what a big batch request does
         call(0, n)
         return time.perf_counter() - started
@@ -117,6 +120,8 @@ def main() -> None:
     score_1 = whole(1, served, prefetch)
     # Scaling: one large batch, as a whole (threads share it dynamically), on 1 then 2 threads.
     batch_1, batch_2 = whole(1, served, prefetch, chunked=False), whole(2, served, prefetch, chunked=False)
+    # The same in batches of 500 reviews (about 0.5 MB, split over the threads), each at its fastest.
+    part_1, part_2 = whole(1, served, prefetch, chunk=500), whole(2, served, prefetch, chunk=500)
 
     sample = texts[: args.single]
     model.predict_proba(sample[:10])
@@ -125,6 +130,12 @@ def main() -> None:
         started = time.perf_counter()
         model.predict_proba([review])
         lat[i] = time.perf_counter() - started
+
+    explain = np.empty(len(sample))  # explain=true's extra work per review, top 10 n-grams
+    for i, review in enumerate(sample):
+        started = time.perf_counter()
+        model.explain(review, top_k=10)
+        explain[i] = time.perf_counter() - started
 
     us = 1e6 / n
     result = {
@@ -140,9 +151,14 @@ def main() -> None:
         "one_batch_reviews_per_s_1_thread": round(n / batch_1),
         "one_batch_reviews_per_s_2_threads": round(n / batch_2),
         "scaling_2_threads": round(batch_1 / batch_2, 2),
+        "batches_of_500_reviews_per_s_1_thread": round(n / part_1),
+        "batches_of_500_reviews_per_s_2_threads": round(n / part_2),
+        "scaling_2_threads_batches_of_500": round(part_1 / part_2, 2),
         "single_p50_us": round(float(np.median(lat)) * 1e6, 1),
         "single_p99_us": round(float(np.percentile(lat, 99)) * 1e6, 1),
         "single_reviews": len(sample),
+        "explain_p50_us": round(float(np.median(explain)) * 1e6, 1),
+        "explain_over_single_p50": round(float(np.median(explain) / np.median(lat)), 2),
         "compact_table_mb": round(compact.slots.nbytes / 2**20, 1),
         "dense_weights_mb": round(model.weights.nbytes / 2**20, 1),
         "kernels": info.to_dict(),
@@ -162,9 +178,14 @@ def main() -> None:
     print(f"batch: {r['batch_reviews_per_s_1_thread']:,} reviews/s on 1 thread (fastest chunks); "
           f"one batch of all: {r['one_batch_reviews_per_s_1_thread']:,} on 1 thread, "
           f"{r['one_batch_reviews_per_s_2_threads']:,} on 2 ({r['scaling_2_threads']:.2f}x)")  # fmt: skip
+    print(f"500-review batches, fastest: {r['batches_of_500_reviews_per_s_1_thread']:,} reviews/s, 1 thread; "
+          f"{r['batches_of_500_reviews_per_s_2_threads']:,} on 2 "
+          f"({r['scaling_2_threads_batches_of_500']:.2f}x)")  # fmt: skip
     print(
         f"single review predict_proba([x]): p50 {r['single_p50_us']:.1f} µs, p99 {r['single_p99_us']:.1f} µs"
     )
+    print(f"explain(x, top_k=10): p50 {r['explain_p50_us']:.1f} µs, "
+          f"{r['explain_over_single_p50']:.2f}x the score")  # fmt: skip
     print(f"load average {r['load_average']}")
 
 
