@@ -46,7 +46,9 @@ class AutoscalingParams(BaseModel):
     # read as this much scoring work each, request_cost + review_cost * reviews_per_request.
     reviews_per_request: float = Field(1.0, ge=1)
     # Reactive targets swept at the same demand, to compare policies at equal replica-hours.
-    sweep_target_utilisations: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
+    sweep_target_utilisations: list[float] = Field(
+        default_factory=lambda: [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]
+    )
     # KEDA's fallback and the scaler outage the simulator replays in the busiest hour.
     polling_interval_s: int = Field(15, ge=1)
     fallback_failure_threshold: int = Field(3, ge=1)

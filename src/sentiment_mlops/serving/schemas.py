@@ -235,9 +235,19 @@ class ServedModel(ModelRef):
     featurizer_version: str
 
 
+class Kernels(BaseModel):
+    """The scoring kernels this process runs (see ``sentiment_mlops.model.kernels``)."""
+
+    implementation: Literal["compiled", "python"]
+    module: str
+    cpu_baseline: str
+    threads: int
+
+
 class Version(BaseModel):
     package: str
     model: ServedModel
+    kernels: Kernels
 
 
 class ServerMetadata(BaseModel):

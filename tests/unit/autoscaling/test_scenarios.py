@@ -119,7 +119,7 @@ def test_a_lower_target_costs_more_and_under_provisions_less() -> None:
     rng = np.random.default_rng(0)
     demand = 2000 + 1500 * np.sin(np.arange(1440) / 1440 * 2 * np.pi) + rng.normal(0, 150, 1440)
     rows = scenarios.sweep_reactive(
-        np.clip(demand, 0, None), params(sweep_target_utilisations=(0.5, 0.7, 0.9))
+        np.clip(demand, 0, None), params(sweep_target_utilisations=[0.5, 0.7, 0.9])
     )
     hours = [r["replica_hours"] for r in rows]
     under = [r["underprovisioned_minutes"] for r in rows]
