@@ -66,7 +66,7 @@ test: setup ## Run every test: unit, data, model, integration and the full-data 
 # The fast tier: no shared material, no program but Python, no network (tests/hermetic.py checks).
 FAST_TIER := not slow and not integration and not container and not shared
 
-test-fast: setup ## Run the hermetic fast tier before every commit (under a minute)
+test-fast: setup ## Run the hermetic fast tier (no ../shared, no external tool, no network) before every commit
 	$(BIN)/pytest -m "$(FAST_TIER)"
 
 test-integration: setup ## Integration tests on 127.0.0.1 and those reading ../shared (not slow, no container)

@@ -256,6 +256,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "share_of_bare_flask": round(single.rps / reference.rps, 3) if reference else None,
         "rounds": args.rounds,
         "wrk_rounds": {k: [r.summary() for r in runs] for k, runs in rounds.items()},
+        "command": shlex.join(["python", "bench/bench_serve.py", *sys.argv[1:]]),  # what wrote this report
         "commands": {
             "ours_server": shlex.join(our.argv),
             "mlflow_server": shlex.join(theirs.argv),
