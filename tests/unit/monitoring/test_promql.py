@@ -107,7 +107,7 @@ def test_documented_metrics_parse_the_contract(paths: mon.MonitoringPaths) -> No
         "model_baseline_positive_share",
         "predictive_scaler_fallback_total",
         "kube_deployment_spec_replicas",
-        "keda_scaler_errors_total",
+        "keda_scaler_detail_errors_total",
         "istio_request_duration_milliseconds",
         "up",
     ):
