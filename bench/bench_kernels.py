@@ -161,7 +161,7 @@ def main() -> None:
         "explain_over_single_p50": round(float(np.median(explain) / np.median(lat)), 2),
         "compact_table_mb": round(compact.slots.nbytes / 2**20, 1),
         "dense_weights_mb": round(model.weights.nbytes / 2**20, 1),
-        "kernels": info.to_dict(),
+        "kernels": {**info.to_dict(), "module": Path(info.module).name},  # no host paths
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     atomic_write_json(args.out or paths.reports / "bench" / "kernels.json", result)

@@ -117,7 +117,7 @@ def main() -> None:
         "test_reviews": len(texts),
         "single_reviews": len(sample),
         "model_version": model.version,
-        "kernels": kernels.info().to_dict(),
+        "kernels": {**kernels.info().to_dict(), "module": Path(kernels.info().module).name},
         "weight_table": model.table.layout,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
