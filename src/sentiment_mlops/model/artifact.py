@@ -75,9 +75,14 @@ class SentimentModel:
 
     @property
     def version(self) -> str:
-        """The registry version when exported from MLflow, else the weights' content hash."""
+        """The version in the team's registry when exported from it, else the weights' content hash."""
         registry = self.card.get("registry") or {}
-        return str(registry.get("version") or self.card.get("version", "unversioned"))
+        return str(registry.get("version") or self.content_hash)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the weights (12 hex digits), set at training: the same bytes, the same hash."""
+        return str(self.card.get("version", "unversioned"))
 
     def score(self, texts: Sequence[str]) -> Scores:
         """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams)."""

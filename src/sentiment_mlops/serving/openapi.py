@@ -47,11 +47,13 @@ def _schemas(limits: Limits) -> dict[str, Any]:
         },
         "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 10},
     }
+    # A model's identity, the same in every answer: the team registry's version and the content hash.
     model_ref = {
         "type": "object",
-        "required": ["name", "version"],
-        "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+        "required": ["name", "version", "content_hash"],
+        "properties": {k: {"type": "string"} for k in ("name", "version", "content_hash")},
     }
+    content_hash = {"type": "object", "properties": {"content_hash": {"type": "string"}}}
     tensor_out = {
         "type": "object",
         "required": ["name", "datatype", "shape", "data"],
@@ -132,9 +134,10 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                 "package": {"type": "string"},
                 "model": {
                     "type": "object",
-                    "required": ["name", "version", "alias", "featurizer_version"],
+                    "required": ["name", "version", "content_hash", "alias", "featurizer_version"],
                     "properties": {
-                        k: {"type": "string"} for k in ("name", "version", "alias", "featurizer_version")
+                        k: {"type": "string"}
+                        for k in ("name", "version", "content_hash", "alias", "featurizer_version")
                     },
                 },
             },
@@ -187,6 +190,7 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                 "model_name": {"type": "string"},
                 "model_version": {"type": "string"},
                 "id": {"type": "string"},
+                "parameters": content_hash,
                 "outputs": {"type": "array", "items": tensor_out},
             },
         },
@@ -197,6 +201,7 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                 "name": {"type": "string"},
                 "versions": {"type": "array", "items": {"type": "string"}},
                 "platform": {"type": "string"},
+                "parameters": content_hash,
                 "inputs": {"type": "array", "items": {"type": "object"}},
                 "outputs": {"type": "array", "items": {"type": "object"}},
             },
