@@ -80,6 +80,12 @@ class SentimentModel:
         return str(registry.get("version") or self.content_hash)
 
     @property
+    def name(self) -> str:
+        """The registered model's name, else the card's."""
+        registry = self.card.get("registry") or {}
+        return str(registry.get("name") or self.card.get("name") or "sentiment")
+
+    @property
     def content_hash(self) -> str:
         """sha256 of the weights (12 hex digits), set at training: the same bytes, the same hash."""
         return str(self.card.get("version", "unversioned"))

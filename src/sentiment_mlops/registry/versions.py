@@ -169,6 +169,21 @@ def promote(paths: Paths, params: Params) -> GateDecision:
     return decision
 
 
+def restore_champion(paths: Paths, params: Params, version: str) -> None:
+    """Point ``champion`` back to ``version`` after the deployment was rolled back to the image that
+    serves it; no gate (it served before). An unknown version is a :class:`RegistryError`."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(paths)
+    name = params.registry.model_name
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"registered model {name!r} has no version {version!r}") from exc
+    client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("restored %s version %s as %s", name, version, CHAMPION)
+
+
 def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
     """A model from a local directory or the registry (``models:/sentiment@champion``, ``runs:/...``)."""
     uri = str(uri)

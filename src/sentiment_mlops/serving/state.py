@@ -38,7 +38,7 @@ class ModelInfo:
         registry: dict[str, Any] = card.get("registry") or {}
         baseline = (card.get("baseline") or {}).get("positive_share")
         return cls(
-            name=str(registry.get("name") or card.get("name") or "sentiment"),
+            name=model.name,
             version=model.version,
             content_hash=model.content_hash,
             alias=str(registry.get("alias") or "none"),
