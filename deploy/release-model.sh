@@ -19,9 +19,10 @@ die() { echo "release-model: $*" >&2; exit 2; }
 [ -x "$SENTIMENT" ] || die "$SENTIMENT is missing: run \`make setup\` first"
 
 mkdir -p "$(dirname "$out")"
-registered=$("$SENTIMENT" register)
-echo "$registered" >&2
-# "registered <name> version <N> as challenger"
+# Our line is "registered <name> version <N> as challenger"; MLflow prints run links around it.
+output=$("$SENTIMENT" register)
+echo "$output" >&2
+registered=$(grep '^registered ' <<<"$output" | tail -n 1) || die "sentiment register printed no version"
 read -r _ name _ version _ <<<"$registered"
 [[ "$version" =~ ^[0-9]+$ ]] || die "could not read the registered version from: $registered"
 "$SENTIMENT" promote >&2
