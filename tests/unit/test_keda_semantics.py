@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 from sentiment_mlops.workspace import monitoring as mon
+from sentiment_mlops.workspace import promql
 from tests.unit.test_manifests import COMPONENTS, K8S, OVERLAYS, Obj, _one, render, write_overlay
+
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 
 COMBINATIONS = [
     (overlay, combo)
@@ -143,9 +146,9 @@ def name_problems(exprs: list[tuple[str, str]], known: dict[str, set[str]]) -> l
 
 def monitoring_expressions(repo_root: Path) -> list[tuple[str, str]]:
     paths = mon.monitoring_paths(repo_root)
-    exprs = mon.rule_expressions(mon.load_rule_groups(paths.rules))
-    for name, dashboard in mon.load_dashboards(paths.dashboards).items():
-        exprs += mon.dashboard_expressions(dashboard, name)
+    exprs = promql.rule_expressions(mon.load_rule_groups(paths.rules))
+    for name, dashboard in promql.load_dashboards(paths.dashboards).items():
+        exprs += promql.dashboard_expressions(dashboard, name)
     return exprs
 
 

@@ -72,10 +72,13 @@ def cd_problems(workflow: dict) -> list[str]:
         found.append("push-image does not wait for the registered model")
     if "deploy/build-image.sh release" not in _steps(jobs["push-image"]):
         found.append("the pushed image does not carry the registry's identity (build-image.sh release)")
-    if "/version" not in _steps(jobs["push-image"]) or "/version" not in _steps(jobs["deploy"]):
-        found.append("nothing checks that the image and the rollout serve the released version")
-    if "sentiment restore-champion" not in _steps(jobs["restore-champion"]):
-        found.append("a failed deployment does not point the champion back with restore-champion")
+    smoke = (REPO_ROOT / "deploy" / "smoke-test.sh").read_text()
+    for job in ("push-image", "deploy"):
+        if "EXPECT_MODEL_VERSION" not in _steps(jobs[job]) or "/version" not in smoke:
+            found.append(f"{job}: nothing checks that it serves the released version (smoke-test.sh)")
+    restore = _steps(jobs["restore-champion"])
+    if "sentiment restore-champion" not in restore and "scripts/champion.py restore" not in restore:
+        found.append("a failed deployment does not point the champion back")
     if re.search(r"kill -HUP|SIGHUP", CD.read_text()):
         found.append("CD signals pods to reload")
     return found

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
 from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
 from sentiment_mlops.serving.request import JSON_TYPE, buffer_body, encode, json_response, read_json
@@ -101,6 +102,7 @@ def version() -> Response:
                 "alias": info.alias,
                 "featurizer_version": info.featurizer_version,
             },
+            "kernels": kernels.info().to_dict(),
         }
     )
 
