@@ -44,10 +44,9 @@ repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 	$(SENTIMENT) fetch
 	$(BIN)/dvc repro
 
-pipeline: repro ## dvc repro, register, the quality gate (promote), export; the metrics as a table
+pipeline: repro ## dvc repro, register, the quality gate (promote); the metrics as a table
 	$(SENTIMENT) register
 	$(SENTIMENT) promote
-	$(SENTIMENT) export
 	$(BIN)/dvc metrics show --md | tee -a "$${GITHUB_STEP_SUMMARY:-/dev/null}"
 
 system-packages: ## Install the system tools the tests need (prometheus, chromium, wrk, git) with apt

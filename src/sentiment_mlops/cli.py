@@ -163,6 +163,18 @@ def promote() -> None:
         typer.echo(decision.explain())
 
 
+@app.command("restore-champion")
+def restore_champion(
+    version: Annotated[str, typer.Argument(help="The registry version the rolled-back image serves.")],
+) -> None:
+    """Point alias 'champion' back to VERSION after rolling the deployment back (no gate)."""
+    from sentiment_mlops.registry import versions as registry
+
+    with _stage("restore-champion") as (paths, params):
+        registry.restore_champion(paths, params, version)
+        typer.echo(f"{params.registry.model_name}: champion -> version {version}")
+
+
 @app.command()
 def export(
     model_uri: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,

@@ -204,7 +204,8 @@ def test_labels_name_version_revision_and_model(podman: Podman, image: str, smal
         ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert labels["org.opencontainers.image.revision"].removesuffix("-dirty") == head.stdout.strip()
-    assert labels["io.sentiment-mlops.model.version"] == card["version"]
+    assert labels["io.sentiment-mlops.model.version"] == card["version"]  # a model from no registry
+    assert labels["io.sentiment-mlops.model.content-hash"] == card["version"]
 
 
 def test_image_fits_the_size_budget(podman: Podman, image: str) -> None:

@@ -75,9 +75,20 @@ class SentimentModel:
 
     @property
     def version(self) -> str:
-        """The registry version when exported from MLflow, else the weights' content hash."""
+        """The version in the team's registry when exported from it, else the weights' content hash."""
         registry = self.card.get("registry") or {}
-        return str(registry.get("version") or self.card.get("version", "unversioned"))
+        return str(registry.get("version") or self.content_hash)
+
+    @property
+    def name(self) -> str:
+        """The registered model's name, else the card's."""
+        registry = self.card.get("registry") or {}
+        return str(registry.get("name") or self.card.get("name") or "sentiment")
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the weights (12 hex digits), set at training: the same bytes, the same hash."""
+        return str(self.card.get("version", "unversioned"))
 
     @functools.cached_property
     def table(self) -> ScoringTable:

@@ -61,7 +61,7 @@ def predict_payload(state: ModelState, limits: Limits, body: Any) -> dict[str, A
     if req.explain:
         for item, text in zip(predictions, texts, strict=True):
             item["explanation"] = model.explain(text, top_k=req.top_k)
-    return {"predictions": predictions, "model": {"name": info.name, "version": info.version}}
+    return {"predictions": predictions, "model": info.ref}
 
 
 def predict_bytes(state: ModelState, limits: Limits, environ: dict[str, Any], limit: int | None) -> bytes:
@@ -88,7 +88,7 @@ def readyz() -> Response:
     if not state.ready:
         return json_response({"status": "not ready", "reason": "no model is loaded"}, 503)
     _, info = state.get()
-    return json_response({"status": "ready", "model": {"name": info.name, "version": info.version}})
+    return json_response({"status": "ready", "model": info.ref})
 
 
 @bp.get("/version")
@@ -98,8 +98,7 @@ def version() -> Response:
         {
             "package": __version__,
             "model": {
-                "name": info.name,
-                "version": info.version,
+                **info.ref,
                 "alias": info.alias,
                 "featurizer_version": info.featurizer_version,
             },

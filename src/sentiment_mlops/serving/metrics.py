@@ -102,7 +102,7 @@ class Metrics:
         self.info = Gauge(
             "model_info",
             "The model being served (value 1)",
-            ["model_name", "version", "alias", "featurizer_version"],
+            ["model_name", "version", "content_hash", "alias", "featurizer_version"],
             registry=r,
             multiprocess_mode="max",
         )
@@ -121,7 +121,7 @@ class Metrics:
         self._latency_children: dict[tuple[str, str], Any] = {}
         self._negative = self.predictions.labels(prediction="negative")
         self._positive = self.predictions.labels(prediction="positive")
-        self._info_labels: tuple[str, str, str, str] | None = None
+        self._info_labels: tuple[str, ...] | None = None
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome=outcome)
 
@@ -157,9 +157,11 @@ class Metrics:
         self.ngrams.inc(sum(n_ngrams.tolist()))
         self.unseen.inc(sum(n_unseen.tolist()))
 
-    def set_model(self, name: str, version: str, alias: str, featurizer: str, baseline: float | None) -> None:
+    def set_model(
+        self, name: str, version: str, content_hash: str, alias: str, featurizer: str, baseline: float | None
+    ) -> None:
         """Publish which model serves; the previous model's info series drops to 0."""
-        labels = (name, version, alias, featurizer)
+        labels = (name, version, content_hash, alias, featurizer)
         if self._info_labels is not None and self._info_labels != labels:
             self.info.labels(*self._info_labels).set(0)
         self.info.labels(*labels).set(1)

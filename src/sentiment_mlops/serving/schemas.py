@@ -213,8 +213,11 @@ class Prediction(BaseModel):
 
 
 class ModelRef(BaseModel):
+    """A model's identity, the same in every answer: the team registry's version and the weights' hash."""
+
     name: str
     version: str
+    content_hash: str
 
 
 class PredictResponse(BaseModel):
@@ -280,6 +283,8 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+    # The protocol has no field for it: parameters carry the weights' hash beside the version.
+    parameters: dict[str, str] | None = None
 
 
 class OutputTensor(BaseModel):
@@ -295,4 +300,5 @@ class InferResponse(BaseModel):
     model_name: str
     model_version: str | None = None
     id: str | None = None
+    parameters: dict[str, str] | None = None
     outputs: list[OutputTensor]

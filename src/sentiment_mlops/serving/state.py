@@ -21,10 +21,16 @@ class ModelInfo:
     """Facts about the served model, computed once per load (the hot path reads them)."""
 
     name: str
-    version: str
+    version: str  # the team registry's version (the content hash for a model from no registry)
+    content_hash: str
     alias: str
     featurizer_version: str
     baseline_positive_share: float | None
+
+    @property
+    def ref(self) -> dict[str, str]:
+        """The model's identity as every answer states it: registry version and content hash."""
+        return {"name": self.name, "version": self.version, "content_hash": self.content_hash}
 
     @classmethod
     def of(cls, model: SentimentModel) -> ModelInfo:
@@ -32,8 +38,9 @@ class ModelInfo:
         registry: dict[str, Any] = card.get("registry") or {}
         baseline = (card.get("baseline") or {}).get("positive_share")
         return cls(
-            name=str(registry.get("name") or card.get("name") or "sentiment"),
+            name=model.name,
             version=model.version,
+            content_hash=model.content_hash,
             alias=str(registry.get("alias") or "none"),
             featurizer_version=str((card.get("featurizer") or {}).get("version", "unknown")),
             baseline_positive_share=float(baseline) if baseline is not None else None,
@@ -74,7 +81,12 @@ class ModelState:
         with self._lock:
             self._current = (model, info)
             self.metrics.set_model(
-                info.name, info.version, info.alias, info.featurizer_version, info.baseline_positive_share
+                info.name,
+                info.version,
+                info.content_hash,
+                info.alias,
+                info.featurizer_version,
+                info.baseline_positive_share,
             )
         return info
 

@@ -21,7 +21,11 @@ def test_predict_one_text(client: FlaskClient, model: SentimentModel) -> None:
     r = client.post("/v1/predict", json={"text": POSITIVE})
     assert r.status_code == 200
     body = r.get_json()
-    assert body["model"] == {"name": "sentiment", "version": model.version}
+    assert body["model"] == {
+        "name": "sentiment",
+        "version": model.version,
+        "content_hash": model.content_hash,
+    }
     (pred,) = body["predictions"]
     expected = model.predict([POSITIVE])[0]
     assert pred == {"label": "positive", "probability": pytest.approx(expected.probability, abs=1e-12)}
@@ -57,6 +61,7 @@ def test_probes_and_version(client: FlaskClient, model: SentimentModel) -> None:
         "model": {
             "name": "sentiment",
             "version": model.version,
+            "content_hash": model.content_hash,
             "alias": "none",
             "featurizer_version": model.card["featurizer"]["version"],
         },
