@@ -2,9 +2,9 @@
 
 The tests read the IMDB archive, the NASA-HTTP request trace and the JSON schemas of the CRDs and of
 eksctl's ClusterConfig from ``$SENTIMENT_SHARED_DIR`` (default ``../shared``). Developers' machines
-have that folder; a fresh GitHub runner does not, so CI builds it with:
+have that folder; a fresh GitHub runner does not, so CI builds it beside the checkout with `make shared`:
 
-    python scripts/fetch_shared.py --dest "$RUNNER_TEMP/shared" [--imdb-archive PATH]
+    python scripts/fetch_shared.py --dest ../shared [--imdb-archive PATH]
 
 * IMDB: linked from ``--imdb-archive`` (CI caches the official download), else downloaded.
 * NASA-HTTP (Kennedy Space Center, July and August 1995): the two public access logs from the

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.autoscaling.commands import app as autoscale_app
-from sentiment_mlops.config import ConfigError, Params, Paths, load_params
+from sentiment_mlops.config import DEFAULT_MODEL_URI, ConfigError, Params, Paths, load_params
 from sentiment_mlops.serving.commands import serve
 from sentiment_mlops.workspace.monitoring import app as monitoring_app
 from sentiment_mlops.workspace.stack import stack
@@ -36,6 +36,9 @@ app.command("serve")(serve)
 app.command("stack")(stack)
 
 log = logging.getLogger("sentiment_mlops.cli")
+
+# The file dvc.yaml's ingest stage depends on (the official archive's name).
+ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 
 
 @app.callback()
@@ -65,6 +68,27 @@ def _stage(name: str) -> Iterator[tuple[Paths, Params]]:
     except _expected_errors() as exc:
         typer.echo(f"error: {name}: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+@app.command()
+def fetch() -> None:
+    """Put the verified IMDB archive where the ingest stage reads it (data/raw/aclImdb_v1.tar.gz).
+
+    A link to $SENTIMENT_DATA_ARCHIVE when it names a local file (raw data is never copied), else
+    the official archive, downloaded once and checked against params.yaml's md5.
+    """
+    from sentiment_mlops.data.fetch import fetch_archive
+
+    with _stage("fetch") as (paths, params):
+        dest = paths.raw / ARCHIVE_NAME
+        archive = fetch_archive(paths, params).resolve()
+        if archive != dest.resolve():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            link = dest.with_name(f".{dest.name}.link")
+            link.unlink(missing_ok=True)
+            link.symlink_to(archive)
+            link.replace(dest)  # atomic: ingest never sees a missing archive
+        typer.echo(str(dest))
 
 
 @app.command()
@@ -140,10 +164,22 @@ def promote() -> None:
         typer.echo(decision.explain())
 
 
+@app.command("restore-champion")
+def restore_champion(
+    version: Annotated[str, typer.Argument(help="The registry version the rolled-back image serves.")],
+) -> None:
+    """Point alias 'champion' back to VERSION after rolling the deployment back (no gate)."""
+    from sentiment_mlops.registry import versions as registry
+
+    with _stage("restore-champion") as (paths, params):
+        registry.restore_champion(paths, params, version)
+        typer.echo(f"{params.registry.model_name}: champion -> version {version}")
+
+
 @app.command()
 def export(
     model_uri: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Default: models/export.")] = None,
+    out: Annotated[Path | None, typer.Option(help=f"Default: {DEFAULT_MODEL_URI}.")] = None,
 ) -> None:
     """Export a registered model as a plain directory the service loads without MLflow."""
     from sentiment_mlops.registry import versions as registry

@@ -32,6 +32,8 @@ from referencing import Registry, Resource
 
 from tests.conftest import REPO_ROOT, shared_dir
 
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
+
 DEPLOY = REPO_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 OVERLAYS = ("local", "eks")

@@ -130,14 +130,17 @@ def register(paths: Paths, params: Params) -> str:
     import mlflow
 
     model = SentimentModel.load(paths.model_dir)
-    client = _client(paths)
     run_id = str(model.card.get("mlflow_run_id") or "")
+    metrics_file = paths.reports / "metrics.json"
+    missing_metrics = f"{metrics_file} not found: run `sentiment evaluate` before registering"
+    if not run_id and not metrics_file.is_file():
+        raise RegistryError(missing_metrics)  # before the tracking store is opened (or created)
+    client = _client(paths)
     if not run_id or not _run_exists(client, run_id):
         from sentiment_mlops.registry import tracking
 
-        metrics_file = paths.reports / "metrics.json"
         if not metrics_file.is_file():
-            raise RegistryError(f"{metrics_file} not found: run `sentiment evaluate` before registering")
+            raise RegistryError(missing_metrics)
         metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
         run_id = tracking.publish(paths, model, metrics, source_run_id=run_id or None)
         log.info("published the model trained elsewhere as run %s", run_id)
@@ -177,6 +180,21 @@ def promote(paths: Paths, params: Params) -> GateDecision:
     return decision
 
 
+def restore_champion(paths: Paths, params: Params, version: str) -> None:
+    """Point ``champion`` back to ``version`` after the deployment was rolled back to the image that
+    serves it; no gate (it served before). An unknown version is a :class:`RegistryError`."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(paths)
+    name = params.registry.model_name
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"registered model {name!r} has no version {version!r}") from exc
+    client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("restored %s version %s as %s", name, version, CHAMPION)
+
+
 def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
     """A model from a local directory or the registry (``models:/sentiment@champion``, ``runs:/...``)."""
     uri = str(uri)
@@ -187,15 +205,50 @@ def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
     return model
 
 
+def _resolve(client: Any, uri: str) -> tuple[str, dict[str, Any]]:
+    """Pin ``models:/name@alias`` (or ``models:/name/version``) to one version, asked once; return
+    the URI of that version and the registry facts to record with it."""
+    from mlflow.exceptions import MlflowException
+
+    spec = uri.removeprefix("models:/")
+    name, sep, rest = spec.partition("@") if "@" in spec else spec.partition("/")
+    if not name or not sep or not rest:
+        raise RegistryError(f"{uri}: expected models:/<name>@<alias> or models:/<name>/<version>")
+    alias = rest if "@" in spec else None
+    try:
+        if alias:
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            version = client.get_model_version(name, rest)
+    except MlflowException as exc:
+        raise RegistryError(f"{uri}: {exc.message}") from exc
+    facts = {
+        "uri": uri,
+        "name": name,
+        "version": str(version.version),
+        "alias": alias,
+        "run_id": version.run_id,
+    }
+    return f"models:/{name}/{version.version}", facts
+
+
 def _download(uri: str, dest: Path, paths: Paths) -> Path:
-    """Download a registered model's weights and card to ``dest``; record the registry facts in the card."""
+    """Download a registered model's weights and card to ``dest``; record the registry facts in the card.
+
+    An alias is resolved to its version first and that version is downloaded: a promotion while
+    the download runs cannot make the card name another version than the weights it holds.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
     from sentiment_mlops.registry.pyfunc import MODEL_ARTIFACT
 
-    client = _client(paths)
+    registry: dict[str, Any] = {"uri": uri}
+    if uri.startswith("models:/"):
+        uri, registry = _resolve(_client(paths), uri)
+    else:
+        _client(paths)  # point MLflow at the tracking server for runs:/ URIs
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest / "pyfunc")))
     # MLflow stores an artifact under its source folder's name; MLmodel maps our key to that path.
     try:
@@ -207,23 +260,6 @@ def _download(uri: str, dest: Path, paths: Paths) -> Path:
     if not model_dir.is_dir():
         raise RegistryError(f"{uri} holds no {MODEL_ARTIFACT!r} artifact: not a sentiment model")
     model = SentimentModel.load(model_dir)
-    registry: dict[str, Any] = {"uri": uri}
-    if uri.startswith("models:/"):
-        spec = uri.removeprefix("models:/")
-        name, _, rest = spec.partition("@") if "@" in spec else spec.partition("/")
-        version = (
-            client.get_model_version_by_alias(name, rest)
-            if "@" in spec
-            else client.get_model_version(name, rest)
-        )
-        registry.update(
-            {
-                "name": name,
-                "version": str(version.version),
-                "alias": rest if "@" in spec else None,
-                "run_id": version.run_id,
-            }
-        )
     model.card["registry"] = registry
     model.write_card(model_dir)
     return model_dir

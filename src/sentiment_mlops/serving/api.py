@@ -8,12 +8,13 @@ from typing import Any, NamedTuple
 from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
 from sentiment_mlops.serving.access_log import REQUEST_ID_KEY
 from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
 from sentiment_mlops.serving.feedback import parse_feedback, prediction_ids
 from sentiment_mlops.serving.request import JSON_TYPE, buffer_body, encode, json_response, read_json
-from sentiment_mlops.serving.schemas import Limits, check_texts, parse_predict
+from sentiment_mlops.serving.schemas import Limits, check_explained, check_texts, parse_predict
 from sentiment_mlops.serving.state import ModelInfo, ModelState
 
 EXTENSION = "sentiment"  # key of the ModelState in app.extensions
@@ -81,7 +82,7 @@ def predict_payload(state: ModelState, limits: Limits, body: Any, environ: dict[
     if req.explain:
         for item, text in zip(predictions, texts, strict=True):
             item["explanation"] = model.explain(text, top_k=req.top_k)
-    return {"predictions": predictions, "model": {"name": info.name, "version": info.version}}
+    return {"predictions": predictions, "model": info.ref}
 
 
 def predict_bytes(state: ModelState, limits: Limits, environ: dict[str, Any], limit: int | None) -> bytes:
@@ -120,7 +121,7 @@ def readyz() -> Response:
     if not state.ready:
         return json_response({"status": "not ready", "reason": "no model is loaded"}, 503)
     _, info = state.get()
-    return json_response({"status": "ready", "model": {"name": info.name, "version": info.version}})
+    return json_response({"status": "ready", "model": info.ref})
 
 
 @bp.get("/version")
@@ -130,11 +131,11 @@ def version() -> Response:
         {
             "package": __version__,
             "model": {
-                "name": info.name,
-                "version": info.version,
+                **info.ref,
                 "alias": info.alias,
                 "featurizer_version": info.featurizer_version,
             },
+            "kernels": kernels.info().to_dict(),
         }
     )
 
@@ -171,6 +172,7 @@ def predict_form() -> tuple[str, int]:
     text = request.form.get("text", "")
     try:
         check_texts([text], _limits(), "text")
+        check_explained([text], _limits(), "text")  # the page always explains
     except ApiError as exc:
         page = render_template("index.html", text=text, result=None, error=exc.message, limits=_limits())
         return page, exc.status

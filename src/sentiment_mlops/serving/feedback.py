@@ -14,7 +14,7 @@ import re
 from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from sentiment_mlops.serving.errors import InvalidInputError
 
@@ -54,6 +54,17 @@ class FeedbackBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     feedback: Annotated[list[FeedbackItem], Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS)]
+
+
+class FeedbackRequest(RootModel[FeedbackItem | FeedbackBatch]):
+    """The body of ``POST /v1/feedback``, as the OpenAPI document states it."""
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int = Field(description="Labels accepted and logged (all of them).")
+    matched: int = Field(description="Counted live against their prediction.")
+    unknown: int = Field(description="Ids this service did not issue.")
+    duplicate: int = Field(description="Ids already labelled in this worker.")
 
 
 def parse_feedback(body: Any) -> list[FeedbackItem]:

@@ -3,8 +3,8 @@
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``sentiment serve`` sets it), every process writes its
 samples to memory-mapped files there and ``/metrics`` merges them: counters and histograms add up,
 ``app_requests_in_flight`` sums live processes, model gauges take the maximum. prometheus_client
-picks its storage when first imported, so the variable must be set before that (gunicorn's config
-module does it before the app is imported).
+picks its storage when first imported, so the variable must be set before that (the server's app
+factory does it first: :func:`sentiment_mlops.serving.wsgi.prepare_metrics_dir`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Metrics:
         self.info = Gauge(
             "model_info",
             "The model being served (value 1)",
-            ["model_name", "version", "alias", "featurizer_version"],
+            ["model_name", "version", "content_hash", "alias", "featurizer_version"],
             registry=r,
             multiprocess_mode="max",
         )
@@ -155,7 +155,7 @@ class Metrics:
         self._latency_children: dict[tuple[str, str], Any] = {}
         self._negative = self.predictions.labels(prediction="negative")
         self._positive = self.predictions.labels(prediction="positive")
-        self._info_labels: tuple[str, str, str, str] | None = None
+        self._info_labels: tuple[str, ...] | None = None
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome=outcome)
         for reason in ("unknown_id", "duplicate"):
@@ -203,9 +203,11 @@ class Metrics:
     def count_dropped(self, table: str, rows: int) -> None:
         self.log_dropped.labels(table=table).inc(rows)
 
-    def set_model(self, name: str, version: str, alias: str, featurizer: str, baseline: float | None) -> None:
+    def set_model(
+        self, name: str, version: str, content_hash: str, alias: str, featurizer: str, baseline: float | None
+    ) -> None:
         """Publish which model serves; the previous model's info series drops to 0."""
-        labels = (name, version, alias, featurizer)
+        labels = (name, version, content_hash, alias, featurizer)
         if self._info_labels is not None and self._info_labels != labels:
             self.info.labels(*self._info_labels).set(0)
         self.info.labels(*labels).set(1)

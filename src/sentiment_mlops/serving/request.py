@@ -48,9 +48,13 @@ _HTTP_CODES = {
 # --- encoding: one encoder, one byte format for every JSON answer ---------------------------------
 
 
+# One encoder object: json.dumps with any keyword builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(payload: Any) -> bytes:
     """The service's JSON bytes: compact, keys in the order the code builds them."""
-    return json.dumps(payload, separators=(",", ":")).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

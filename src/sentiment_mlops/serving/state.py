@@ -23,11 +23,17 @@ class ModelInfo:
     """Facts about the served model, computed once per load (the hot path reads them)."""
 
     name: str
-    version: str
+    version: str  # the team registry's version (the content hash for a model from no registry)
+    content_hash: str
     alias: str
     featurizer_version: str
     baseline_positive_share: float | None
     validation_accuracy: float | None = None
+
+    @property
+    def ref(self) -> dict[str, str]:
+        """The model's identity as every answer states it: registry version and content hash."""
+        return {"name": self.name, "version": self.version, "content_hash": self.content_hash}
 
     @classmethod
     def of(cls, model: SentimentModel) -> ModelInfo:
@@ -36,8 +42,9 @@ class ModelInfo:
         baseline = (card.get("baseline") or {}).get("positive_share")
         validation = (card.get("validation") or {}).get("accuracy")
         return cls(
-            name=str(registry.get("name") or card.get("name") or "sentiment"),
+            name=model.name,
             version=model.version,
+            content_hash=model.content_hash,
             alias=str(registry.get("alias") or "none"),
             featurizer_version=str((card.get("featurizer") or {}).get("version", "unknown")),
             baseline_positive_share=float(baseline) if baseline is not None else None,
@@ -46,7 +53,7 @@ class ModelInfo:
 
 
 def warm_up(model: SentimentModel) -> None:
-    """Run the compiled kernels once so the first request does not pay numba's load/compile time."""
+    """Score and explain once, so the kernels and the model's weight table are ready before a request."""
     model.score(list(WARMUP_TEXTS))
     model.explain(WARMUP_TEXTS[0], top_k=3)
 
@@ -87,7 +94,12 @@ class ModelState:
         with self._lock:
             self._current = (model, info)
             self.metrics.set_model(
-                info.name, info.version, info.alias, info.featurizer_version, info.baseline_positive_share
+                info.name,
+                info.version,
+                info.content_hash,
+                info.alias,
+                info.featurizer_version,
+                info.baseline_positive_share,
             )
             self.feedback.served(info.version)  # labels for its ids count live from now on
             if info.validation_accuracy is not None:

@@ -64,6 +64,8 @@ def model_metadata(name: str, version: str | None = None) -> Response:
             "name": info.name,
             "versions": [info.version],
             "platform": PLATFORM,
+            # The protocol has no field for it; parameters carry the weights' hash beside the version.
+            "parameters": {"content_hash": info.content_hash},
             "inputs": [{"name": INPUT_NAME, "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()],
         }
@@ -105,7 +107,12 @@ def infer(name: str, version: str | None = None) -> Response:
         else:
             data = [float(p) for p in probabilities]
         outputs.append({"name": out, "datatype": OUTPUTS[out], "shape": [n], "data": data})
-    response: dict[str, Any] = {"model_name": info.name, "model_version": info.version, "outputs": outputs}
+    response: dict[str, Any] = {
+        "model_name": info.name,
+        "model_version": info.version,
+        "parameters": {"content_hash": info.content_hash},
+        "outputs": outputs,
+    }
     if req.id is not None:
         response["id"] = req.id
     return json_response(response)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app
 
@@ -19,7 +21,11 @@ def test_predict_one_text(client: FlaskClient, model: SentimentModel) -> None:
     r = client.post("/v1/predict", json={"text": POSITIVE})
     assert r.status_code == 200
     body = r.get_json()
-    assert body["model"] == {"name": "sentiment", "version": model.version}
+    assert body["model"] == {
+        "name": "sentiment",
+        "version": model.version,
+        "content_hash": model.content_hash,
+    }
     (pred,) = body["predictions"]
     expected = model.predict([POSITIVE])[0]
     # the id names the request and the item, and carries the predicted class and the model version
@@ -60,10 +66,18 @@ def test_probes_and_version(client: FlaskClient, model: SentimentModel) -> None:
         "model": {
             "name": "sentiment",
             "version": model.version,
+            "content_hash": model.content_hash,
             "alias": "none",
             "featurizer_version": model.card["featurizer"]["version"],
         },
+        "kernels": {
+            "implementation": "compiled",
+            "module": kernels.info().module,
+            "cpu_baseline": "x86-64-v3",
+            "threads": kernels.threads(),
+        },
     }
+    assert Path(version["kernels"]["module"]).name.startswith("_kernels.cpython-311")
 
 
 def test_without_a_model_liveness_passes_and_the_rest_answers_503() -> None:
@@ -98,7 +112,7 @@ def test_openapi_documents_every_route(client: FlaskClient) -> None:
         assert path in doc["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"][path], (method, path)
-    batch = doc["components"]["schemas"]["PredictRequest"]["oneOf"][1]["properties"]["texts"]
+    batch = doc["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
     assert batch["maxItems"] == 8  # the configured limit, not a copy of the default
     assert batch["items"]["maxLength"] == 2000
 
