@@ -37,7 +37,8 @@ $(VENV)/.installed: pyproject.toml uv.lock setup.py src/sentiment_mlops/model/_k
 
 setup: $(VENV)/.installed ## Create the virtual environment, install (locked versions), compile the kernels
 
-run: pipeline ## Set up, run the pipeline, register and promote the model, start the service
+run: pipeline ## Set up, run the pipeline, register and promote the model, export the champion, serve it
+	$(SENTIMENT) export
 	$(SENTIMENT) serve --host $(HOST) --port $(PORT)
 
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
