@@ -20,40 +20,34 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 # dvc.yaml's stages call `sentiment`: put the virtualenv's commands first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup run test test-fast test-slow test-container lint format repro pipeline bench-model \
-        bench-serve bench-container bench-metrics wheels image image-smoke image-archive image-scaler \
-        manifests simulate stack serve clean system-packages shared
+.PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
+        bench-model bench-kernels bench-serve bench-container bench-metrics wheels image image-smoke \
+        image-archive image-scaler manifests simulate stack serve loop clean system-packages shared
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml uv.lock
+# The package is installed editable; its build (setup.py) compiles the scoring kernels' C extension
+# into src/, and uv rebuilds it whenever _kernels.c changes (pyproject's tool.uv cache-keys).
+$(VENV)/.installed: pyproject.toml uv.lock setup.py src/sentiment_mlops/model/_kernels.c
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.4'
 	uv sync --frozen --all-extras
+	$(PY) -c "from sentiment_mlops.model import kernels; print('scoring kernels:', kernels.info().module)"
 	@touch $@
 
-# The scoring kernels compiled ahead of time (no JIT start-up, 130 MB less RSS per process);
-# rebuilt whenever kernels.py or the tokenizer it compiles in changes (their hash is in the module
-# name, so stale builds never load).
-$(VENV)/.aot-built: $(VENV)/.installed src/sentiment_mlops/model/kernels.py src/sentiment_mlops/model/tokenizer.py \
-                    src/sentiment_mlops/model/kernels_aot.py
-	rm -f src/sentiment_mlops/model/_kernels_aot_*.so
-	$(PY) -m sentiment_mlops.model.kernels_aot src/sentiment_mlops/model
-	@touch $@
+setup: $(VENV)/.installed ## Create the virtual environment, install (locked versions), compile the kernels
 
-setup: $(VENV)/.installed $(VENV)/.aot-built ## Create the virtual environment, install (locked versions), compile the kernels
-
-run: pipeline ## Set up, run the pipeline, register and promote the model, start the service
-	$(SENTIMENT) serve --model-uri models/export --host $(HOST) --port $(PORT)
+run: pipeline ## Set up, run the pipeline, register and promote the model, export the champion, serve it
+	$(SENTIMENT) export
+	$(SENTIMENT) serve --host $(HOST) --port $(PORT)
 
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
 	$(SENTIMENT) fetch
 	$(BIN)/dvc repro
 
-pipeline: repro ## dvc repro, register, the quality gate (promote), export; the metrics as a table
+pipeline: repro ## dvc repro, register, the quality gate (promote); the metrics as a table
 	$(SENTIMENT) register
 	$(SENTIMENT) promote
-	$(SENTIMENT) export
 	$(BIN)/dvc metrics show --md | tee -a "$${GITHUB_STEP_SUMMARY:-/dev/null}"
 
 system-packages: ## Install the system tools the tests need (prometheus, chromium, wrk, git) with apt
@@ -72,8 +66,11 @@ test: setup ## Run every test: unit, data, model, integration and the full-data 
 # The fast tier: no shared material, no program but Python, no network (tests/hermetic.py checks).
 FAST_TIER := not slow and not integration and not container and not shared
 
-test-fast: setup ## Run the hermetic fast tier before every commit (under a minute)
+test-fast: setup ## Run the hermetic fast tier (no ../shared, no external tool, no network) before every commit
 	$(BIN)/pytest -m "$(FAST_TIER)"
+
+test-integration: setup ## Integration tests on 127.0.0.1 and those reading ../shared (not slow, no container)
+	$(BIN)/pytest -m "not slow and not container and (integration or shared)"
 
 test-slow: setup ## The slow tests: the full-data pipeline, the trained model's behaviour
 	$(BIN)/pytest -m "slow and not container"
@@ -95,10 +92,13 @@ format: setup ## Apply ruff's fixes and formatting
 bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, side by side
 	$(PY) bench/bench_model.py
 
+bench-kernels: setup ## Where scoring time goes: tokenize+hash, table reads and the whole kernel, per review
+	$(PY) bench/bench_kernels.py
+
 bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
 	$(PY) bench/bench_serve.py
 
-wheels: setup ## Prepare the image build context: locked wheels, our wheel, AOT kernels, the model (build/)
+wheels: setup ## Prepare the image build context: locked wheels, our wheel (with the kernels), the model (build/)
 	deploy/build-context.sh api
 
 image: wheels ## Build the API image (IMAGE: sentiment-api:<version>) with ENGINE (podman; docker on GitHub)
@@ -129,10 +129,13 @@ simulate: setup ## Replay a traffic trace through reactive, predictive and stati
 	$(SENTIMENT) autoscale simulate --trace $(TRACE)
 
 stack: setup ## Local stack: the API (gunicorn), Prometheus with the rules, the MLflow UI; Ctrl-C stops all
-	$(SENTIMENT) stack --model-uri models/export --host $(HOST) --api-port $(PORT)
+	$(SENTIMENT) stack --host $(HOST) --api-port $(PORT)
 
 bench-metrics: setup ## /metrics scrape time after 1M requests (4 workers), metric files under worker recycling
 	$(PY) bench/bench_metrics.py
+
+loop: setup ## The production loop on real reviews: serve, replay, alert, feedback, retrain, promote, reload (reports/loop)
+	$(SENTIMENT) loop --archive $(SENTIMENT_DATA_ARCHIVE)
 
 clean: ## Remove caches (keeps data, models and the MLflow store)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ and the same model served by the same gunicorn configuration straight from the p
 virtualenv, each loaded by the same wrk script (one review of median length per POST): 2 threads
 and 16 connections, then one connection (one request at a time), 10 s per run, alternating
 host/container/container/host so that drift on the machine hits both alike. Both sides use the
-same worker count, log level and ahead-of-time compiled kernels.
+same worker count, log level and compiled kernels.
 
     python bench/bench_container.py [--image sentiment-api:<version>] [--out reports/bench/container.json]
 
@@ -194,7 +194,7 @@ def main() -> None:
         host_env = {
             **os.environ,
             "SENTIMENT_MODEL_URI": str(model_dir),
-            "SENTIMENT_KERNELS": "aot",
+            "SENTIMENT_KERNELS": "compiled",
             "GUNICORN_BIND": f"127.0.0.1:{host_port}",
             "GUNICORN_WORKERS": str(args.workers),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics),

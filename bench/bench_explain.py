@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from sentiment_mlops import data
 from sentiment_mlops.config import Paths
+from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app
@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = Paths()
     model = SentimentModel.load(paths.model_dir)
-    reviews = data.read_split(paths, "test")["text"].tolist()
+    reviews = read_split(paths, "test")["text"].tolist()
     new = Limits()
     # The previous limits: explained requests were bounded like scored ones.
     old = Limits(max_explain_texts=new.max_texts, max_explain_chars=new.max_chars)

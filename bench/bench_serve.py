@@ -47,7 +47,7 @@ from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.processes import Supervised
 from serve_report import print_table
-from servers import bare_flask, mlflow_server, ours, running
+from servers import bare_flask, logged_rows, mlflow_server, ours, running, scrape
 
 BATCH_SIZE = 100
 TARGETS = {
@@ -184,10 +184,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return result
 
     our = ours(workdir, paths, args.workers, "load")
+    # the same server with the prediction log on, loaded in the same rounds: its cost side by side
+    log_dir = workdir / "prediction-log"
+    our_log = ours(workdir, paths, args.workers, "load-log", prediction_log=log_dir)
     theirs = mlflow_server(workdir, paths, model_name, args.workers)
     bare = bare_flask(workdir, args.workers)
     with (
         running(our),
+        running(our_log),
         running(theirs),
         running(bare) if args.reference else nullcontext(bare),
     ):
@@ -203,12 +207,20 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"(each after a {args.warmup} s warm-up)",
             flush=True,
         )
-        rounds: dict[str, list[WrkResult]] = {"ours_single": [], "mlflow_single": [], "ours_batch": []}
+        rounds: dict[str, list[WrkResult]] = {
+            "ours_single": [],
+            "ours_single_log": [],
+            "mlflow_single": [],
+            "ours_batch": [],
+        }
         if args.reference:
             rounds["bare_flask_single"] = []
         for i in range(args.rounds):
             print(f" round {i + 1} of {args.rounds}", flush=True)
             rounds["ours_single"].append(load(our.url + "/v1/predict", single_ours, "ours, single review"))
+            rounds["ours_single_log"].append(
+                load(our_log.url + "/v1/predict", single_ours, "ours with the prediction log, single review")
+            )
             rounds["mlflow_single"].append(
                 load(theirs.url + "/invocations", single_mlflow, "mlflow, single review")
             )
@@ -225,6 +237,11 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         reference = WrkResult.median(rounds["bare_flask_single"]) if args.reference else None
         master, per_worker = master_and_workers_mb(our)
         loaded = {"ours": tree_memory_mb(our), "mlflow": tree_memory_mb(theirs)}
+        with_log = WrkResult.median(rounds["ours_single_log"])
+        served = scrape(our_log.url, "model_prediction_count_total")
+        dropped = scrape(our_log.url, "prediction_log_dropped_total")
+    # stopped (SIGTERM): the workers have drained their buffers into segments
+    logged = logged_rows(log_dir)
 
     return {
         "rps": round(single.rps, 1),
@@ -234,6 +251,15 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "p99_ms": round(single.p99_ms, 3),
         "mlflow_p50_ms": round(baseline.p50_ms, 3),
         "mlflow_p99_ms": round(baseline.p99_ms, 3),
+        "rps_prediction_log": round(with_log.rps, 1),
+        "p50_ms_prediction_log": round(with_log.p50_ms, 3),
+        "p99_ms_prediction_log": round(with_log.p99_ms, 3),
+        "prediction_log_throughput_ratio": round(with_log.rps / single.rps, 3),
+        "prediction_log_p99_delta_ms": round(with_log.p99_ms - single.p99_ms, 3),
+        # every review the logging server scored (warm-ups and checks included), logged or dropped
+        "prediction_log_served": int(served),
+        "prediction_log_logged": logged,
+        "prediction_log_dropped": int(dropped),
         "batch_size": BATCH_SIZE,
         "batch_rps": round(batch.rps, 1),
         "batch_reviews_per_s": round(batch.rps * BATCH_SIZE),
@@ -261,6 +287,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "ours_server": shlex.join(our.argv),
             "mlflow_server": shlex.join(theirs.argv),
             "ours_single": single.command,
+            "ours_single_prediction_log": with_log.command,
+            "ours_prediction_log_env": "SENTIMENT_PREDICTION_LOG=<temporary folder> (else off)",
             "mlflow_single": baseline.command,
             "ours_batch": batch.command,
             "bare_flask_server": shlex.join(bare.argv) if reference else None,

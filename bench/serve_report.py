@@ -15,6 +15,19 @@ def print_table(r: dict[str, Any]) -> None:
         ),
         ("single review, p50 ms", f"{r['p50_ms']:.2f}", f"{r['mlflow_p50_ms']:.2f}", ""),
         ("single review, p99 ms", f"{r['p99_ms']:.2f}", f"{r['mlflow_p99_ms']:.2f}", "lower is better"),
+        (
+            "with the prediction log, req/s",
+            f"{r['rps_prediction_log']:,.0f}",
+            "",
+            f"{100 * r['prediction_log_throughput_ratio']:.0f}% of without (target >= 90%)",
+        ),
+        (
+            "with the prediction log, p99 ms",
+            f"{r['p99_ms_prediction_log']:.2f}",
+            "",
+            f"{r['prediction_log_p99_delta_ms']:+.2f} ms (target <= +1), "
+            f"dropped {r['prediction_log_dropped']}",
+        ),
         (f"batch of {r['batch_size']}, reviews/s", f"{r['batch_reviews_per_s']:,}", "", "target >= 15,000"),
         (
             "RSS per worker, MB",

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
+
 from bench_error import BenchError
 from sentiment_mlops.config import Paths, mlflow_tracking_uri
 from sentiment_mlops.processes import ProcessError, Supervised, free_port
@@ -41,8 +43,11 @@ def _server(
     return Supervised(name, argv, log, url=url, ready_url=url + ready_path, env=env)
 
 
-def ours(workdir: Path, paths: Paths, workers: int, tag: str) -> Supervised:
-    """``sentiment serve`` on the export, as a user starts it."""
+def ours(
+    workdir: Path, paths: Paths, workers: int, tag: str, prediction_log: Path | None = None
+) -> Supervised:
+    """``sentiment serve`` on the export, as a user starts it; ``prediction_log``: the folder it logs
+    predictions to (else the log is off)."""
     port = free_port()
     argv = [
         str(BIN / "sentiment"),
@@ -57,7 +62,11 @@ def ours(workdir: Path, paths: Paths, workers: int, tag: str) -> Supervised:
         str(workers),
     ]
     # the service logs one JSON line per request; at thousands of requests/s that goes to a file
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="prometheus-", dir=workdir)}
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="prometheus-", dir=workdir),
+        "SENTIMENT_PREDICTION_LOG": str(prediction_log) if prediction_log is not None else "off",
+    }
     return _server("sentiment serve", argv, port, "/readyz", workdir / f"ours-{tag}.log", env)
 
 
@@ -101,3 +110,16 @@ def mlflow_server(workdir: Path, paths: Paths, model_name: str, workers: int) ->
     path = os.pathsep.join([str(BIN), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": mlflow_tracking_uri(paths)}
     return _server("mlflow models serve", argv, port, "/ping", workdir / "mlflow.log", env)
+
+
+def scrape(url: str, name: str) -> float:
+    """The sum of a metric's samples on ``url``/metrics."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def logged_rows(folder: Path) -> int:
+    """Rows in the finished prediction-log segments under ``folder`` (every segment must read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in folder.rglob("*.parquet") if not p.name.startswith("."))

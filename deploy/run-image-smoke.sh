@@ -16,8 +16,12 @@ engine=${CONTAINER_ENGINE:-podman}
 run() { "$engine" ${CONTAINER_RUNTIME_FLAGS:-} "$@"; }
 name=sentiment-api-smoke-$$
 # Host networking on 127.0.0.1: works the same with docker and rootful podman, reaches nothing else.
-run run --detach --name "$name" --network=host --read-only \
-  --tmpfs /tmp --tmpfs /var/run/prometheus \
+# The writable folders are world-writable tmpfs (Kubernetes gives emptyDirs the pod's fsGroup).
+# podman's --read-only also mounts its own tmpfs on /run (= /var/run), which would hide ours.
+engine_flags=()
+[ "$engine" = podman ] && engine_flags=(--read-only-tmpfs=false)
+run run --detach --name "$name" --network=host --read-only "${engine_flags[@]}" \
+  --tmpfs /tmp:rw,mode=1777 --tmpfs /var/run/prometheus:rw,mode=1777 \
   --env "GUNICORN_BIND=127.0.0.1:$port" "$image" >/dev/null
 cleanup() {
   rc=$?

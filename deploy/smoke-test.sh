@@ -4,6 +4,9 @@
 # against the deployed pods (through kubectl port-forward).
 #
 #   deploy/smoke-test.sh BASE_URL [TIMEOUT]        e.g. deploy/smoke-test.sh http://127.0.0.1:8000
+#
+# With EXPECT_MODEL_VERSION (and EXPECT_CONTENT_HASH) set, /version must name that model: CD checks
+# that the release image and the rollout serve the version the registry released.
 set -euo pipefail
 base=${1:?usage: deploy/smoke-test.sh BASE_URL [TIMEOUT]}
 timeout=${2:-60}
@@ -23,3 +26,16 @@ body = json.loads(sys.argv[1])
 label = body["predictions"][0]["label"]
 assert label in {"positive", "negative"}, body
 ' "$body"
+if [ -n "${EXPECT_MODEL_VERSION:-}" ]; then
+  served=$(curl --fail --silent --show-error "$base/version")
+  python3 -c '
+import json, os, sys
+model = json.loads(sys.argv[1])["model"]
+want = {"version": os.environ["EXPECT_MODEL_VERSION"]}
+if os.environ.get("EXPECT_CONTENT_HASH"):
+    want["content_hash"] = os.environ["EXPECT_CONTENT_HASH"]
+got = {key: model.get(key) for key in want}
+assert got == want, f"serving {got}, expected {want}"
+print(f"model: {got}")
+' "$served"
+fi

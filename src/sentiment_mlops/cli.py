@@ -7,6 +7,7 @@ a failed quality gate) print one clear line and exit with code 2; DVC and CI sto
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.autoscaling.commands import app as autoscale_app
-from sentiment_mlops.config import ConfigError, Params, Paths, load_params
+from sentiment_mlops.config import DEFAULT_MODEL_URI, ConfigError, Params, Paths, load_params
 from sentiment_mlops.serving.commands import serve
 from sentiment_mlops.workspace.monitoring import app as monitoring_app
 from sentiment_mlops.workspace.stack import stack
@@ -163,10 +164,22 @@ def promote() -> None:
         typer.echo(decision.explain())
 
 
+@app.command("restore-champion")
+def restore_champion(
+    version: Annotated[str, typer.Argument(help="The registry version the rolled-back image serves.")],
+) -> None:
+    """Point alias 'champion' back to VERSION after rolling the deployment back (no gate)."""
+    from sentiment_mlops.registry import versions as registry
+
+    with _stage("restore-champion") as (paths, params):
+        registry.restore_champion(paths, params, version)
+        typer.echo(f"{params.registry.model_name}: champion -> version {version}")
+
+
 @app.command()
 def export(
     model_uri: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Default: models/export.")] = None,
+    out: Annotated[Path | None, typer.Option(help=f"Default: {DEFAULT_MODEL_URI}.")] = None,
 ) -> None:
     """Export a registered model as a plain directory the service loads without MLflow."""
     from sentiment_mlops.registry import versions as registry
@@ -208,3 +221,105 @@ def predict(
             raise typer.Exit(2)
         rows = predict_mod.predict_file(model, input_file, output_file, text_column, batch_size)
         typer.echo(f"scored {rows} reviews -> {output_file}")
+
+
+feedback_app = typer.Typer(help="Production feedback: join the prediction log with its labels.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    log_url: Annotated[
+        str,
+        typer.Option(
+            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
+        ),
+    ] = "prediction-log",
+    out: Annotated[Path | None, typer.Option(help="Default: data/labelled/feedback.parquet.")] = None,
+    window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
+) -> None:
+    """Join predictions and feedback by id (latest label wins), drop evaluation texts, hold out the
+    newest window for `sentiment compare`, write the rest as a labelled file training reads."""
+    from sentiment_mlops.data import feedback
+    from sentiment_mlops.data.splits import read_split
+    from sentiment_mlops.files import atomic_write_json
+
+    with _stage("feedback export") as (paths, params):
+        # Leakage guard: nothing that judges a model (test, validation) may train it.
+        evaluation = [*read_split(paths, "test")["text"], *read_split(paths, "validation")["text"]]
+        counts = feedback.export(
+            log_url,
+            evaluation,
+            out or paths.labelled / "feedback.parquet",
+            window or paths.production_window,
+            params.feedback.holdout_fraction,
+            params.feedback.min_holdout,
+        )
+        atomic_write_json(paths.reports / "feedback_export.json", counts)
+        typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@app.command()
+def compare(
+    champion: Annotated[str | None, typer.Option(help="Default: models:/<name>@champion.")] = None,
+    challenger: Annotated[str, typer.Option(help="Model directory or registry URI.")] = "models/model",
+    window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
+) -> None:
+    """Champion against challenger on IMDB test and the production window: accuracies, difference,
+    McNemar's test (reports/compare.json; `sentiment promote` reads it)."""
+    from sentiment_mlops.registry import versions as registry
+    from sentiment_mlops.training import compare as compare_mod
+
+    with _stage("compare") as (paths, params):
+        try:
+            champ = registry.load_model(champion or f"models:/{params.registry.model_name}@champion", paths)
+            report = compare_mod.run(paths, champ, registry.load_model(challenger, paths), window)
+        except compare_mod.CompareError as exc:
+            typer.echo(f"error: compare: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        for name, r in report["sets"].items():
+            typer.echo(
+                f"{name}: champion {r['champion_accuracy']:.4f} challenger {r['challenger_accuracy']:.4f} "
+                f"({r['difference']:+.4f}, McNemar p={r['mcnemar']['p_value']:.3g}, n={r['reviews']})"
+            )
+
+
+@app.command()
+def loop(
+    archive: Annotated[
+        Path, typer.Option(help="The IMDB archive (tar.gz).", envvar="SENTIMENT_DATA_ARCHIVE", exists=True)
+    ],
+    out: Annotated[Path | None, typer.Option(help="Default: reports/loop.")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch project (default: a temporary folder).")
+    ] = None,
+    stream: Annotated[int, typer.Option(min=500, help="Reviews in the production stream.")] = 4500,
+) -> None:
+    """The production loop end to end: serve, replay labelled traffic, alert, export feedback,
+    retrain, compare, promote, reload, recover (gunicorn, Prometheus and this CLI, on loopback)."""
+    import tempfile
+
+    from sentiment_mlops.workspace import loop as loop_mod
+
+    paths = Paths()
+    scratch = workdir or Path(tempfile.mkdtemp(prefix="sentiment-loop-"))
+    try:
+        summary = loop_mod.run(archive, out or paths.reports / "loop", scratch, paths.params_file, stream)
+    finally:
+        if workdir is None:
+            loop_mod.clean(scratch)
+    typer.echo(json.dumps({k: summary[k] for k in LOOP_KEYS}, indent=2))
+
+
+LOOP_KEYS = (
+    "served",
+    "logged",
+    "dropped",
+    "lost",
+    "feedback",
+    "live_accuracy_before",
+    "live_accuracy_after",
+    "estimated_accuracy_mae",
+    "challenger_gain_on_production_window",
+    "production_window_mcnemar_p_value",
+)

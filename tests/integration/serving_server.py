@@ -27,6 +27,7 @@ class ApiServer(Supervised):
         self.workers = workers
         argv = [sys.executable, "-c", _SERVE, "--model-uri", str(model_uri)]
         argv += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        self.prediction_log = workdir / "prediction-log"
         url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             "api",
@@ -34,7 +35,12 @@ class ApiServer(Supervised):
             workdir / f"server-{self.port}.log",
             url=url,
             ready_url=f"{url}/readyz",
-            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), **env},
+            env={
+                **os.environ,
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+                "SENTIMENT_PREDICTION_LOG": str(self.prediction_log),
+                **env,
+            },
             ready_timeout=60.0,
         )
 

@@ -53,5 +53,5 @@ def test_no_server_errors_and_no_schema_violations(server: ApiServer, tmp_path: 
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, report[-6000:]
     assert "Server error" not in report
-    assert "Tested: 16" in report, report[-3000:]
+    assert "Tested: 17" in report, report[-3000:]
     assert re.search(r"(\d+) generated, \1 passed", report), report[-3000:]

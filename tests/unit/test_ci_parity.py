@@ -13,6 +13,7 @@ The defect this closes: a workflow step that no local run executes (the image jo
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 import subprocess
@@ -203,6 +204,32 @@ def test_the_image_job_builds_its_context() -> None:
     assert "make image ENGINE=docker" in [step.get("run") for step in image["steps"]]
 
 
+TIERS = ("slow", "integration", "container", "shared")
+
+
+def test_the_tiers_ci_runs_cover_every_test() -> None:
+    """Every combination of tier markers is selected by a pytest -m of a target .ci/run runs."""
+    from _pytest.mark.expression import Expression
+
+    recipes = makefile_recipes(MAKEFILE.read_text(encoding="utf-8"))
+    variables = dict(re.findall(r"^(\w+)\s*:?=\s*(.+)$", MAKEFILE.read_text(encoding="utf-8"), re.MULTILINE))
+    local = local_calls(CI_RUN.read_text(encoding="utf-8"), MAKEFILE.read_text(encoding="utf-8"))
+    expressions = []
+    for call in local:
+        for line in recipes.get(call[1], ([], []))[1] if call[0] == "make" else []:
+            match = re.search(r'pytest -m "([^"]+)"', line)
+            if match:
+                expr = re.sub(r"\$\((\w+)\)", lambda m: variables[m[1]], match[1])
+                expressions.append(Expression.compile(expr))
+    assert len(expressions) >= 3
+    for size in range(len(TIERS) + 1):
+        for combo in itertools.combinations(TIERS, size):
+            marks = set(combo)
+            assert any(e.evaluate(lambda name, marks=marks: name in marks) for e in expressions), (
+                f"no CI target runs tests marked {sorted(marks) or 'with no tier'}"
+            )
+
+
 def test_the_test_job_installs_the_tools_its_tests_need() -> None:
     # The defect as it was: make test-fast with no promtool, kubectl or hadolint on the runner.
     test = [step.get("run") for step in jobs(load(CI))["test"]["steps"]]
@@ -253,11 +280,13 @@ def actionlint(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.integration  # runs actionlint and shellcheck
 def test_actionlint_finds_nothing() -> None:
     proc = actionlint(str(CI), str(CD))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.integration  # runs actionlint and shellcheck
 def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(

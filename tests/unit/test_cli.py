@@ -105,3 +105,15 @@ def test_console_script_exit_code(project: Path) -> None:
     assert result.returncode == 2
     assert "error: ingest: archive not found: /nonexistent" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_feedback_export_without_splits_is_exit_2(project: Path) -> None:
+    code, _out, err = _run("feedback", "export", "--log", str(project / "no-log"))
+    assert code == 2 and "error: feedback export:" in err and "test split not found" in err
+
+
+def test_compare_without_a_production_window_is_exit_2(project: Path, small_model_dir: Path) -> None:
+    model = str(small_model_dir)
+    window = str(project / "none.parquet")
+    code, _out, err = _run("compare", "--champion", model, "--challenger", model, "--window", window)
+    assert code == 2 and "error: compare:" in err

@@ -3,8 +3,8 @@
 A stage whose code changed but is not a dependency is not rerun by `dvc repro`: the model and the
 metrics then silently stop matching the code. Each stage's command (``sentiment <name>``) is looked
 up in the CLI, and the package modules it imports are followed transitively (imports inside
-functions included, ``TYPE_CHECKING`` blocks excluded). The same walk checks that the AOT
-extension's name hashes every module numba compiles into it.
+functions included, ``TYPE_CHECKING`` blocks excluded). A module that loads compiled code brings
+in that code's source too (the scoring kernels' C extension).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import pytest
 import yaml
 
 from sentiment_mlops.cli import app
-from sentiment_mlops.model import kernels_aot
 from tests.conftest import REPO_ROOT
 
 SRC = REPO_ROOT / "src"
@@ -28,6 +27,8 @@ PACKAGE = "sentiment_mlops"
 # Reached by the stages only to record the run in MLflow: a side record, not an input of their
 # outputs (changing how a run is logged must not retrain the model).
 SIDE_RECORDS = {f"{PACKAGE}.registry", f"{PACKAGE}.registry.tracking", f"{PACKAGE}.registry.pyfunc"}
+# Modules that load a compiled extension, and the sources it is built from (setup.py).
+COMPILED_SOURCES = {f"{PACKAGE}.model.kernels": [Path("src/sentiment_mlops/model/_kernels.c")]}
 
 
 def module_file(module: str) -> Path | None:
@@ -97,7 +98,8 @@ def command_modules(cmd: str) -> set[Path]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(callback)))
     modules = closure(imports(tree, callback.__module__))
     files = {module_file(m) for m in modules}
-    return {f.relative_to(REPO_ROOT) for f in files if f is not None and not _trivial(f)}
+    compiled = {src for m in modules for src in COMPILED_SOURCES.get(m, [])}
+    return {f.relative_to(REPO_ROOT) for f in files if f is not None and not _trivial(f)} | compiled
 
 
 def covered(path: Path, deps: list[str]) -> bool:
@@ -134,6 +136,8 @@ def test_each_stage_depends_on_every_module_its_command_imports(name: str) -> No
         # What dvc.yaml missed before this test: the kernels (train, evaluate), the model code
         # (evaluate) and the archive (ingest).
         ("train", "src/sentiment_mlops/model/kernels.py"),
+        ("train", "src/sentiment_mlops/model/_kernels.c"),
+        ("evaluate", "src/sentiment_mlops/model/_kernels.c"),
         ("evaluate", "src/sentiment_mlops/model/features.py"),
         ("evaluate", "src/sentiment_mlops/model/artifact.py"),
         ("evaluate", "src/sentiment_mlops/model/tokenizer.py"),
@@ -154,11 +158,11 @@ def test_ingest_reads_the_archive_it_depends_on_not_the_environment() -> None:
     assert words[words.index("--source") + 1] in ingest["deps"]
 
 
-def test_the_aot_module_name_hashes_every_module_compiled_into_it() -> None:
-    kernels = f"{PACKAGE}.model.kernels"
-    compiled = {module_file(m) for m in closure({kernels})}
-    hashed = set(kernels_aot.KERNEL_SOURCES)
-    assert {p for p in compiled if p is not None and not _trivial(p)} == hashed
+def test_the_compiled_sources_are_what_setup_py_builds() -> None:
+    setup = (REPO_ROOT / "setup.py").read_text()
+    for sources in COMPILED_SOURCES.values():
+        for source in sources:
+            assert (REPO_ROOT / source).is_file() and f'"{source}"' in setup
 
 
 def test_fetch_links_the_archive_where_ingest_reads_it(

@@ -15,6 +15,8 @@ import pytest
 
 from tests.unit.test_manifests import K8S, Obj, _one, render, write_overlay
 
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
+
 PUBLIC = ["/v1/predict", "/predict", "/", "/version", "/v2", "/v2/models/sentiment/infer", "/v2/health/ready"]
 OPERATIONAL = ["/metrics", "/openapi.json", "/healthz", "/readyz", "/metrics/", "/openapi.json?x=1"]
 

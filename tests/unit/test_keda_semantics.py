@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 from sentiment_mlops.workspace import monitoring as mon
+from sentiment_mlops.workspace import promql
 from tests.unit.test_manifests import COMPONENTS, K8S, OVERLAYS, Obj, _one, render, write_overlay
+
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 
 COMBINATIONS = [
     (overlay, combo)
@@ -143,9 +146,9 @@ def name_problems(exprs: list[tuple[str, str]], known: dict[str, set[str]]) -> l
 
 def monitoring_expressions(repo_root: Path) -> list[tuple[str, str]]:
     paths = mon.monitoring_paths(repo_root)
-    exprs = mon.rule_expressions(mon.load_rule_groups(paths.rules))
-    for name, dashboard in mon.load_dashboards(paths.dashboards).items():
-        exprs += mon.dashboard_expressions(dashboard, name)
+    exprs = promql.rule_expressions(mon.load_rule_groups(paths.rules))
+    for name, dashboard in promql.load_dashboards(paths.dashboards).items():
+        exprs += promql.dashboard_expressions(dashboard, name)
     return exprs
 
 
@@ -239,3 +242,38 @@ def test_names_of_missing_objects_are_rejected(
 ) -> None:
     problems = name_problems([("panel", expr)], known_names(all_components["eks"]))
     assert problems == [f"panel: {label}={name!r} names nothing the manifests create"]
+
+
+# ---------------------------------------------------------------- KEDA's own metrics
+
+# Operator metrics KEDA 2.14 deprecated and later releases dropped (KEDA's "Integrate with
+# Prometheus" page), with what replaced them. keda_scaler_errors_total was, before 2.14, one total
+# over all scalers, without a scaledObject label, so a per-ScaledObject panel on it was empty.
+KEDA_REPLACED = {
+    "keda_scaler_errors_total": "keda_scaler_detail_errors_total",
+    "keda_scaler_errors": "keda_scaler_detail_errors_total",
+    "keda_scaled_object_errors": "keda_scaled_object_errors_total",
+    "keda_scaler_metrics_latency": "keda_scaler_metrics_latency_seconds",
+    "keda_resource_totals": "keda_resource_registered_total",
+    "keda_trigger_totals": "keda_trigger_registered_total",
+}
+
+
+def replaced_keda_metrics(exprs: list[tuple[str, str]]) -> list[str]:
+    return [
+        f"{where}: {name} is gone from KEDA >= 2.14, use {KEDA_REPLACED[name]}"
+        for where, expr in exprs
+        for name in sorted(promql.metric_names(expr) & KEDA_REPLACED.keys())
+    ]
+
+
+def test_dashboards_and_alerts_use_current_keda_metrics(repo_root: Path) -> None:
+    assert replaced_keda_metrics(monitoring_expressions(repo_root)) == []
+
+
+def test_a_replaced_keda_metric_is_rejected() -> None:
+    # The defect as it was, in the autoscaling dashboard's "KEDA scaler activity and errors" panel.
+    old = 'sum by (scaler) (rate(keda_scaler_errors_total{scaledObject="sentiment-api"}[5m]))'
+    assert replaced_keda_metrics([("panel", old)]) == [
+        "panel: keda_scaler_errors_total is gone from KEDA >= 2.14, use keda_scaler_detail_errors_total"
+    ]

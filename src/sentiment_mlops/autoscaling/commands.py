@@ -73,7 +73,8 @@ def simulate(
     param: ParamOpt = None,
 ) -> None:
     """Replay TRACE through reactive, predictive and static-peak scaling; write summary.json, table, plot."""
-    from sentiment_mlops.autoscaling.simulator import run_simulation, write_reports
+    from sentiment_mlops.autoscaling.report import write_reports
+    from sentiment_mlops.autoscaling.simulator import run_simulation
 
     data, cfg = _load(trace, no_outages, param)
     if len(data.values) < cfg.min_history_minutes + cfg.horizon_minutes:

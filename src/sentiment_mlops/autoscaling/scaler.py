@@ -1,4 +1,4 @@
-"""KEDA external scaler (gRPC ``externalscaler.ExternalScaler``) serving request-rate forecasts.
+"""KEDA external scaler (gRPC ``externalscaler.ExternalScaler``) serving scoring-work forecasts.
 
 KEDA calls ``GetMetrics`` every polling interval; the scaler reads the trigger's query from
 Prometheus (``query_range``), fits the forecaster on a schedule (a background thread refits
@@ -10,8 +10,9 @@ the observed rate (never zero: the last known positive rate, else one pod's targ
 warning log line and ``predictive_scaler_fallback_total{reason}``.
 
 Trigger metadata (all strings): ``serverAddress`` (Prometheus URL; ``$PROMETHEUS_URL`` if absent),
-``query`` (one series, requests/s), ``step`` (seconds, default 60), ``horizon`` (minutes),
-``quantile``, ``targetPerPod`` (requests/s), ``historyDays``, ``refitMinutes``,
+``query`` (one series; default: the scoring work in single-review equivalents/s,
+:func:`.config.scoring_work_query`), ``step`` (seconds, default 60), ``horizon`` (minutes),
+``quantile``, ``targetPerPod`` (in the query's unit), ``historyDays``, ``refitMinutes``,
 ``activationThreshold`` (default 0), ``streamIntervalSeconds`` (default 30).
 """
 
@@ -36,7 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentiment_mlops.autoscaling import forecaster as fc
-from sentiment_mlops.autoscaling.config import AutoscalingParams
+from sentiment_mlops.autoscaling.config import AutoscalingParams, scoring_work_query
 from sentiment_mlops.autoscaling.prometheus import PrometheusClient, PrometheusError
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2 as pb
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2_grpc as pb_grpc
@@ -79,6 +80,7 @@ def parse_metadata(raw: dict[str, str], cfg: AutoscalingParams) -> TriggerMetada
     """Trigger metadata over defaults from the ``autoscaling`` parameters and ``$PROMETHEUS_URL``."""
     merged: dict[str, Any] = {
         "serverAddress": os.environ.get("PROMETHEUS_URL", ""),
+        "query": scoring_work_query(cfg),
         "horizon": cfg.horizon_minutes,
         "quantile": cfg.quantile,
         "targetPerPod": cfg.predictive_target_rps_per_pod,

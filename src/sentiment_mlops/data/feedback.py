@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentiment_mlops.data import DataError
+from sentiment_mlops.data.errors import DataError
 from sentiment_mlops.files import atomic_path
 from sentiment_mlops.serving.prediction_log import (
     FEEDBACK,

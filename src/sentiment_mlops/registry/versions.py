@@ -10,7 +10,7 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class GateDecision:
     champion_accuracy: float | None
     min_accuracy: float
     max_regression: float
+    production: str | None = None  # the production-window clause's verdict, when required
 
     def explain(self) -> str:
         lines = [
@@ -59,6 +60,8 @@ class GateDecision:
             )
         else:
             lines.append("  no current champion")
+        if self.production:
+            lines.append(f"  {self.production}")
         lines.append("PASSED" if self.passed else "FAILED: champion unchanged")
         return "\n".join(lines)
 
@@ -165,11 +168,31 @@ def promote(paths: Paths, params: Params) -> GateDecision:
         (str(challenger.version), _test_accuracy(client, challenger.run_id)),
         (str(champion.version), _test_accuracy(client, champion.run_id)) if champion else None,
     )
+    if champion is not None and params.registry.max_production_regression is not None:
+        from sentiment_mlops.training.compare import production_gate
+
+        ok, why = production_gate(paths, params, str(challenger.tags.get("model_version_hash", "")))
+        decision = replace(decision, passed=decision.passed and ok, production=why)
     if not decision.passed:
         raise GateFailedError(decision.explain())
     client.set_registered_model_alias(name, CHAMPION, challenger.version)
     log.info("promoted %s version %s to %s", name, challenger.version, CHAMPION)
     return decision
+
+
+def restore_champion(paths: Paths, params: Params, version: str) -> None:
+    """Point ``champion`` back to ``version`` after the deployment was rolled back to the image that
+    serves it; no gate (it served before). An unknown version is a :class:`RegistryError`."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(paths)
+    name = params.registry.model_name
+    try:
+        client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"registered model {name!r} has no version {version!r}") from exc
+    client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("restored %s version %s as %s", name, version, CHAMPION)
 
 
 def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
@@ -182,15 +205,50 @@ def load_model(uri: str | Path, paths: Paths | None = None) -> SentimentModel:
     return model
 
 
+def _resolve(client: Any, uri: str) -> tuple[str, dict[str, Any]]:
+    """Pin ``models:/name@alias`` (or ``models:/name/version``) to one version, asked once; return
+    the URI of that version and the registry facts to record with it."""
+    from mlflow.exceptions import MlflowException
+
+    spec = uri.removeprefix("models:/")
+    name, sep, rest = spec.partition("@") if "@" in spec else spec.partition("/")
+    if not name or not sep or not rest:
+        raise RegistryError(f"{uri}: expected models:/<name>@<alias> or models:/<name>/<version>")
+    alias = rest if "@" in spec else None
+    try:
+        if alias:
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            version = client.get_model_version(name, rest)
+    except MlflowException as exc:
+        raise RegistryError(f"{uri}: {exc.message}") from exc
+    facts = {
+        "uri": uri,
+        "name": name,
+        "version": str(version.version),
+        "alias": alias,
+        "run_id": version.run_id,
+    }
+    return f"models:/{name}/{version.version}", facts
+
+
 def _download(uri: str, dest: Path, paths: Paths) -> Path:
-    """Download a registered model's weights and card to ``dest``; record the registry facts in the card."""
+    """Download a registered model's weights and card to ``dest``; record the registry facts in the card.
+
+    An alias is resolved to its version first and that version is downloaded: a promotion while
+    the download runs cannot make the card name another version than the weights it holds.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
     from sentiment_mlops.registry.pyfunc import MODEL_ARTIFACT
 
-    client = _client(paths)
+    registry: dict[str, Any] = {"uri": uri}
+    if uri.startswith("models:/"):
+        uri, registry = _resolve(_client(paths), uri)
+    else:
+        _client(paths)  # point MLflow at the tracking server for runs:/ URIs
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest / "pyfunc")))
     # MLflow stores an artifact under its source folder's name; MLmodel maps our key to that path.
     try:
@@ -202,23 +260,6 @@ def _download(uri: str, dest: Path, paths: Paths) -> Path:
     if not model_dir.is_dir():
         raise RegistryError(f"{uri} holds no {MODEL_ARTIFACT!r} artifact: not a sentiment model")
     model = SentimentModel.load(model_dir)
-    registry: dict[str, Any] = {"uri": uri}
-    if uri.startswith("models:/"):
-        spec = uri.removeprefix("models:/")
-        name, _, rest = spec.partition("@") if "@" in spec else spec.partition("/")
-        version = (
-            client.get_model_version_by_alias(name, rest)
-            if "@" in spec
-            else client.get_model_version(name, rest)
-        )
-        registry.update(
-            {
-                "name": name,
-                "version": str(version.version),
-                "alias": rest if "@" in spec else None,
-                "run_id": version.run_id,
-            }
-        )
     model.card["registry"] = registry
     model.write_card(model_dir)
     return model_dir

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
+from sentiment_mlops.serving.access_log import REQUEST_ID_KEY
 from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
+from sentiment_mlops.serving.feedback import parse_feedback, prediction_ids
 from sentiment_mlops.serving.request import JSON_TYPE, buffer_body, encode, json_response, read_json
 from sentiment_mlops.serving.schemas import Limits, check_explained, check_texts, parse_predict
 from sentiment_mlops.serving.state import ModelInfo, ModelState
@@ -39,34 +42,53 @@ def body_limit() -> int | None:
     return limit
 
 
-def score_texts(state: ModelState, texts: list[str]) -> tuple[SentimentModel, ModelInfo, list[float]]:
-    """Score a batch in one call and record its metrics; return the model, its info, P(positive)."""
+class Scored(NamedTuple):
+    model: SentimentModel
+    info: ModelInfo
+    probabilities: list[float]  # P(positive) per text
+    ids: list[str]  # one prediction id per text, for feedback
+
+
+def score_texts(state: ModelState, texts: list[str], environ: dict[str, Any], route: str) -> Scored:
+    """Score a batch in one call, record its metrics and queue it for the prediction log. Every
+    scoring route comes through here, so every served prediction is counted and logged."""
     model, info = state.get()
     scores = model.score(texts)
     probabilities: list[float] = sigmoid(scores.logits).tolist()
     state.metrics.observe_scores(probabilities, scores.n_tokens, scores.n_ngrams, scores.n_unseen)
-    return model, info, probabilities
+    ids = prediction_ids(environ.get(REQUEST_ID_KEY) or "-", probabilities, info.version)
+    plog = state.prediction_log
+    if plog is not None:
+        ngrams = scores.n_ngrams.tolist()
+        unseen = [u / g if g else 0.0 for u, g in zip(scores.n_unseen.tolist(), ngrams, strict=True)]
+        plog.log_predictions(
+            ids, texts, probabilities, scores.n_tokens.tolist(), unseen, info.name, info.version, route
+        )
+    return Scored(model, info, probabilities, ids)
 
 
 def label_of(p: float) -> str:
     return LABELS[int(p >= 0.5)]
 
 
-def predict_payload(state: ModelState, limits: Limits, body: Any) -> dict[str, Any]:
+def predict_payload(state: ModelState, limits: Limits, body: Any, environ: dict[str, Any]) -> dict[str, Any]:
     """The ``/v1/predict`` answer for a parsed body (shared by the route and the WSGI fast path)."""
     texts, req = parse_predict(body, limits)
-    model, info, probabilities = score_texts(state, texts)
-    predictions: list[dict[str, Any]] = [{"label": LABELS[p >= 0.5], "probability": p} for p in probabilities]
+    model, info, probabilities, ids = score_texts(state, texts, environ, "/v1/predict")
+    predictions: list[dict[str, Any]] = [
+        {"id": i, "label": LABELS[p >= 0.5], "probability": p}
+        for i, p in zip(ids, probabilities, strict=True)
+    ]
     if req.explain:
         for item, text in zip(predictions, texts, strict=True):
             item["explanation"] = model.explain(text, top_k=req.top_k)
-    return {"predictions": predictions, "model": {"name": info.name, "version": info.version}}
+    return {"predictions": predictions, "model": info.ref}
 
 
 def predict_bytes(state: ModelState, limits: Limits, environ: dict[str, Any], limit: int | None) -> bytes:
     """The ``/v1/predict`` answer to a request, from its environ to the JSON bytes: called by the
     route and by the WSGI fast path, so both read, validate, score and encode alike."""
-    return encode(predict_payload(state, limits, read_json(environ, limit)))
+    return encode(predict_payload(state, limits, read_json(environ, limit), environ))
 
 
 @bp.post("/v1/predict")
@@ -74,6 +96,18 @@ def predict() -> Response:
     """Served here only for bodies without a Content-Length (chunked); see :mod:`.middleware`."""
     data = predict_bytes(_state(), _limits(), request.environ, body_limit())
     return Response(data, mimetype=JSON_TYPE)
+
+
+@bp.post("/v1/feedback")
+def feedback() -> Response:
+    """Labels for earlier predictions: ``{id, label}`` or ``{"feedback": [{id, label}, ...]}``.
+    Every well-formed label is accepted and logged; the answer says how many matched live."""
+    items = parse_feedback(read_json(request.environ, body_limit()))
+    state = _state()
+    counts = state.feedback.count(items)
+    if state.prediction_log is not None:
+        state.prediction_log.log_feedback([i.id for i in items], [i.label for i in items])
+    return json_response(counts, 202)
 
 
 @bp.get("/healthz")
@@ -87,7 +121,7 @@ def readyz() -> Response:
     if not state.ready:
         return json_response({"status": "not ready", "reason": "no model is loaded"}, 503)
     _, info = state.get()
-    return json_response({"status": "ready", "model": {"name": info.name, "version": info.version}})
+    return json_response({"status": "ready", "model": info.ref})
 
 
 @bp.get("/version")
@@ -97,11 +131,11 @@ def version() -> Response:
         {
             "package": __version__,
             "model": {
-                "name": info.name,
-                "version": info.version,
+                **info.ref,
                 "alias": info.alias,
                 "featurizer_version": info.featurizer_version,
             },
+            "kernels": kernels.info().to_dict(),
         }
     )
 
@@ -142,9 +176,10 @@ def predict_form() -> tuple[str, int]:
     except ApiError as exc:
         page = render_template("index.html", text=text, result=None, error=exc.message, limits=_limits())
         return page, exc.status
-    model, _info, (p,) = score_texts(_state(), [text])
+    model, _info, (p,), (prediction_id,) = score_texts(_state(), [text], request.environ, "/predict")
     explanation = model.explain(text, top_k=PAGE_TOP_K)
     result = {
+        "id": prediction_id,
         "label": label_of(p),
         "probability": p,
         "confidence": p if p >= 0.5 else 1.0 - p,

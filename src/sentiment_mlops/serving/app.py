@@ -12,6 +12,7 @@ from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.api import EXTENSION
 from sentiment_mlops.serving.metrics import Metrics
 from sentiment_mlops.serving.middleware import Instrumented, RuleRecordingRequest
+from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
 from sentiment_mlops.serving.request import register_error_handlers
 from sentiment_mlops.serving.schemas import Limits
 from sentiment_mlops.serving.state import ModelState
@@ -26,8 +27,9 @@ def create_app(
 
     ``config`` keys: ``MAX_TEXTS``, ``MAX_CHARS``, ``MAX_CONTENT_LENGTH`` (bytes, checked before
     the body is read), ``MAX_EXPLAIN_TEXTS``, ``MAX_EXPLAIN_CHARS``, ``MODEL_URI`` (where a reload
-    loads from). The model is warmed up here so that, with gunicorn's ``preload_app``, workers fork
-    with the compiled kernels already loaded.
+    loads from), ``PREDICTION_LOG`` (a :class:`.LogSettings`, ``None``: no log). The model is warmed
+    up here so that, with gunicorn's ``preload_app``, workers fork with the compiled kernels already
+    loaded.
     """
     app = Flask(__name__)
     app.request_class = RuleRecordingRequest
@@ -49,7 +51,9 @@ def create_app(
         max_explain_chars=int(app.config["MAX_EXPLAIN_CHARS"]),
     )
     metrics = metrics or Metrics()
-    state = ModelState(model, metrics, uri=app.config["MODEL_URI"])
+    settings: LogSettings | None = app.config.get("PREDICTION_LOG")
+    plog = PredictionLog(settings, metrics.count_logged, metrics.count_dropped) if settings else None
+    state = ModelState(model, metrics, uri=app.config["MODEL_URI"], prediction_log=plog)
     app.extensions[EXTENSION] = state
     app.config["LIMITS"] = limits
 

@@ -20,15 +20,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+from sentiment_mlops.config import ServerSettings
+
+_settings = ServerSettings.from_env()  # the GUNICORN_* variables and their defaults
+bind = _settings.bind
+workers = _settings.workers
+threads = _settings.threads
 worker_class = "gthread" if threads > 1 else "sync"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", str(max_requests // 10)))
+timeout = _settings.timeout
+graceful_timeout = _settings.graceful_timeout
+keepalive = _settings.keepalive
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.jitter
 preload_app = True
 accesslog = None  # the app writes one JSON line per request itself
 errorlog = "-"
@@ -63,6 +66,16 @@ def child_exit(server: Any, worker: Any) -> None:
     from sentiment_mlops.serving.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the worker, as it exits (SIGTERM, recycling, a reload's graceful stop): write the rows
+    its prediction log still holds, so a draining pod flushes before it goes."""
+    from sentiment_mlops.serving.app import model_state
+
+    plog = model_state(server.app.wsgi()).prediction_log
+    if plog is not None:
+        plog.close(timeout=graceful_timeout)
 
 
 def on_reload(server: Any) -> None:

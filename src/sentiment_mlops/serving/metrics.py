@@ -102,7 +102,7 @@ class Metrics:
         self.info = Gauge(
             "model_info",
             "The model being served (value 1)",
-            ["model_name", "version", "alias", "featurizer_version"],
+            ["model_name", "version", "content_hash", "alias", "featurizer_version"],
             registry=r,
             multiprocess_mode="max",
         )
@@ -115,15 +115,54 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.validation_accuracy = Gauge(
+            "model_validation_accuracy",
+            "Accuracy on the validation split, from the model card (what live accuracy is held to)",
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.reloads = Counter("model_reload", "Model reloads on SIGHUP", ["outcome"], registry=r)
+        # Performance on production traffic: live (labels sent to /v1/feedback) and estimated
+        # (a calibrated model expects to be right max(p, 1-p) of the time: confidence-based estimation).
+        self.expected_correct = Counter(
+            "model_expected_correct",
+            "Sum of max(p, 1-p) over scored reviews: expected correct predictions",
+            registry=r,
+        )
+        self.feedback = Counter(
+            "model_feedback",
+            "Feedback labels matched to a prediction of this service",
+            ["model_version", "predicted", "actual"],
+            registry=r,
+        )
+        self.feedback_unmatched = Counter(
+            "model_feedback_unmatched",
+            "Feedback labels not counted live (unknown id, or an id already labelled in this worker)",
+            ["reason"],
+            registry=r,
+        )
+        self.log_rows = Counter(
+            "prediction_log_rows", "Rows written to finished prediction-log segments", ["table"], registry=r
+        )
+        self.log_dropped = Counter(
+            "prediction_log_dropped",
+            "Rows the prediction log dropped (buffer full or a failed write)",
+            ["table"],
+            registry=r,
+        )
         # Children cached so the hot path does a dict lookup, not a .labels() call per sample.
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
         self._negative = self.predictions.labels(prediction="negative")
         self._positive = self.predictions.labels(prediction="positive")
-        self._info_labels: tuple[str, str, str, str] | None = None
+        self._info_labels: tuple[str, ...] | None = None
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome=outcome)
+        for reason in ("unknown_id", "duplicate"):
+            self.feedback_unmatched.labels(reason=reason)
+        for table in ("predictions", "feedback"):
+            self.log_rows.labels(table=table)
+            self.log_dropped.labels(table=table)
 
     def observe_request(self, method: str, endpoint: str, status: int, seconds: float) -> None:
         key = (method, endpoint, status)
@@ -153,13 +192,22 @@ class Metrics:
         observe_t = self.tokens.observe
         for t in n_tokens.tolist():
             observe_t(t)
+        self.expected_correct.inc(sum(p if p >= 0.5 else 1.0 - p for p in probabilities))
         # sum() of a short list beats a numpy reduction's call overhead
         self.ngrams.inc(sum(n_ngrams.tolist()))
         self.unseen.inc(sum(n_unseen.tolist()))
 
-    def set_model(self, name: str, version: str, alias: str, featurizer: str, baseline: float | None) -> None:
+    def count_logged(self, table: str, rows: int) -> None:
+        self.log_rows.labels(table=table).inc(rows)
+
+    def count_dropped(self, table: str, rows: int) -> None:
+        self.log_dropped.labels(table=table).inc(rows)
+
+    def set_model(
+        self, name: str, version: str, content_hash: str, alias: str, featurizer: str, baseline: float | None
+    ) -> None:
         """Publish which model serves; the previous model's info series drops to 0."""
-        labels = (name, version, alias, featurizer)
+        labels = (name, version, content_hash, alias, featurizer)
         if self._info_labels is not None and self._info_labels != labels:
             self.info.labels(*self._info_labels).set(0)
         self.info.labels(*labels).set(1)

@@ -18,6 +18,7 @@ from pydantic_core import core_schema
 
 from sentiment_mlops import __version__
 from sentiment_mlops.serving import schemas as s
+from sentiment_mlops.serving.feedback import FeedbackRequest, FeedbackResponse
 from sentiment_mlops.serving.request import JSON_TYPE
 from sentiment_mlops.serving.schemas import LIMIT_KEY, Limits
 
@@ -69,6 +70,22 @@ def _operations(limits: Limits) -> list[Operation]:
                 503: (s.ErrorBody, NOT_READY),
             },
             body=s.PredictRequest,
+        ),
+        Operation(
+            "post",
+            "/v1/feedback",
+            "True labels for earlier predictions, one or a batch",
+            {
+                202: (
+                    FeedbackResponse,
+                    "Accepted and logged; unknown or repeated ids too (the join happens offline).",
+                ),
+                400: (s.ErrorBody, not_json),
+                413: (s.ErrorBody, f"Body larger than {limits.max_body_bytes} bytes."),
+                415: (s.ErrorBody, "Content-Type is not application/json."),
+                422: (s.ErrorBody, "Valid JSON of the wrong shape: missing or extra fields, unknown label."),
+            },
+            body=FeedbackRequest,
         ),
         Operation(
             "post",
@@ -139,7 +156,10 @@ def _operations(limits: Limits) -> list[Operation]:
                 f"{prefix}/infer",
                 "v2 inference: one BYTES input 'text' of shape [n] or [n, 1]",
                 {
-                    200: (s.InferResponse, "Outputs 'label' (BYTES) and 'probability' (FP32), shape [n]."),
+                    200: (
+                        s.InferResponse,
+                        "Outputs 'label' (BYTES), 'probability' (FP32), 'id' (BYTES), shape [n].",
+                    ),
                     400: (s.ErrorBody, not_json),
                     413: (s.ErrorBody, too_large),
                     415: (s.ErrorBody, "Content-Type is neither application/json nor absent."),

@@ -207,14 +207,18 @@ class NGram(BaseModel):
 
 
 class Prediction(BaseModel):
+    id: str = Field(description="Send it with the true label to /v1/feedback.")
     label: Literal["negative", "positive"]
     probability: float = Field(ge=0, le=1, description="P(positive)")
     explanation: list[NGram] | None = Field(None, description="With explain=true: the top_k n-grams.")
 
 
 class ModelRef(BaseModel):
+    """A model's identity, the same in every answer: the team registry's version and the weights' hash."""
+
     name: str
     version: str
+    content_hash: str
 
 
 class PredictResponse(BaseModel):
@@ -235,9 +239,19 @@ class ServedModel(ModelRef):
     featurizer_version: str
 
 
+class Kernels(BaseModel):
+    """The scoring kernels this process runs (see ``sentiment_mlops.model.kernels``)."""
+
+    implementation: Literal["compiled", "python"]
+    module: str
+    cpu_baseline: str
+    threads: int
+
+
 class Version(BaseModel):
     package: str
     model: ServedModel
+    kernels: Kernels
 
 
 class ServerMetadata(BaseModel):
@@ -270,10 +284,12 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+    # The protocol has no field for it: parameters carry the weights' hash beside the version.
+    parameters: dict[str, str] | None = None
 
 
 class OutputTensor(BaseModel):
-    name: Literal["label", "probability"]
+    name: Literal["label", "probability", "id"]
     datatype: Literal["BYTES", "FP32"]
     shape: list[int]
     data: list[str | float]
@@ -285,4 +301,5 @@ class InferResponse(BaseModel):
     model_name: str
     model_version: str | None = None
     id: str | None = None
+    parameters: dict[str, str] | None = None
     outputs: list[OutputTensor]

@@ -9,7 +9,9 @@ from typing import Any
 
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.errors import ModelNotReadyError
+from sentiment_mlops.serving.feedback import FeedbackCounter
 from sentiment_mlops.serving.metrics import Metrics
+from sentiment_mlops.serving.prediction_log import PredictionLog
 
 log = logging.getLogger(__name__)
 
@@ -21,27 +23,37 @@ class ModelInfo:
     """Facts about the served model, computed once per load (the hot path reads them)."""
 
     name: str
-    version: str
+    version: str  # the team registry's version (the content hash for a model from no registry)
+    content_hash: str
     alias: str
     featurizer_version: str
     baseline_positive_share: float | None
+    validation_accuracy: float | None = None
+
+    @property
+    def ref(self) -> dict[str, str]:
+        """The model's identity as every answer states it: registry version and content hash."""
+        return {"name": self.name, "version": self.version, "content_hash": self.content_hash}
 
     @classmethod
     def of(cls, model: SentimentModel) -> ModelInfo:
         card = model.card
         registry: dict[str, Any] = card.get("registry") or {}
         baseline = (card.get("baseline") or {}).get("positive_share")
+        validation = (card.get("validation") or {}).get("accuracy")
         return cls(
-            name=str(registry.get("name") or card.get("name") or "sentiment"),
+            name=model.name,
             version=model.version,
+            content_hash=model.content_hash,
             alias=str(registry.get("alias") or "none"),
             featurizer_version=str((card.get("featurizer") or {}).get("version", "unknown")),
             baseline_positive_share=float(baseline) if baseline is not None else None,
+            validation_accuracy=float(validation) if validation is not None else None,
         )
 
 
 def warm_up(model: SentimentModel) -> None:
-    """Run the compiled kernels once so the first request does not pay numba's load/compile time."""
+    """Score and explain once, so the kernels and the model's weight table are ready before a request."""
     model.score(list(WARMUP_TEXTS))
     model.explain(WARMUP_TEXTS[0], top_k=3)
 
@@ -49,9 +61,17 @@ def warm_up(model: SentimentModel) -> None:
 class ModelState:
     """Holds ``(model, info)`` as one tuple, replaced atomically on reload."""
 
-    def __init__(self, model: SentimentModel | None, metrics: Metrics, uri: str | None = None) -> None:
+    def __init__(
+        self,
+        model: SentimentModel | None,
+        metrics: Metrics,
+        uri: str | None = None,
+        prediction_log: PredictionLog | None = None,
+    ) -> None:
         self.metrics = metrics
         self.uri = uri
+        self.prediction_log = prediction_log
+        self.feedback = FeedbackCounter(metrics)
         self._lock = threading.Lock()
         self._current: tuple[SentimentModel, ModelInfo] | None = None
         if model is not None:
@@ -74,8 +94,16 @@ class ModelState:
         with self._lock:
             self._current = (model, info)
             self.metrics.set_model(
-                info.name, info.version, info.alias, info.featurizer_version, info.baseline_positive_share
+                info.name,
+                info.version,
+                info.content_hash,
+                info.alias,
+                info.featurizer_version,
+                info.baseline_positive_share,
             )
+            self.feedback.served(info.version)  # labels for its ids count live from now on
+            if info.validation_accuracy is not None:
+                self.metrics.validation_accuracy.set(info.validation_accuracy)
         return info
 
     def reload(self) -> bool:

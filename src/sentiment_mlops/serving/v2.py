@@ -21,7 +21,8 @@ from sentiment_mlops.serving.schemas import check_texts, parse_infer
 bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 INPUT_NAME = "text"
-OUTPUTS = {"label": "BYTES", "probability": "FP32"}
+# "id": the prediction id per review, to send its label to /v1/feedback later
+OUTPUTS = {"label": "BYTES", "probability": "FP32", "id": "BYTES"}
 PLATFORM = "sentiment-mlops_nbsvm"
 
 
@@ -63,6 +64,8 @@ def model_metadata(name: str, version: str | None = None) -> Response:
             "name": info.name,
             "versions": [info.version],
             "platform": PLATFORM,
+            # The protocol has no field for it; parameters carry the weights' hash beside the version.
+            "parameters": {"content_hash": info.content_hash},
             "inputs": [{"name": INPUT_NAME, "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": n, "datatype": t, "shape": [-1]} for n, t in OUTPUTS.items()],
         }
@@ -92,15 +95,24 @@ def infer(name: str, version: str | None = None) -> Response:
     check_texts(texts, _limits(), "inputs[0].data", allow_empty=True)
     wanted = _requested_outputs(req.outputs)
     info = _model_info(name, version)  # after the body: a malformed request is a 4xx whatever the name
-    probabilities = score_texts(_state(), texts)[2] if texts else []
+    scored = score_texts(_state(), texts, request.environ, "/v2/models/{name}/infer") if texts else None
+    probabilities, ids = (scored.probabilities, scored.ids) if scored else ([], [])
     outputs: list[dict[str, Any]] = []
     n = len(texts)
     for out in wanted:
-        data: list[Any] = (
-            [label_of(p) for p in probabilities] if out == "label" else [float(p) for p in probabilities]
-        )
+        if out == "id":
+            data: list[Any] = ids
+        elif out == "label":
+            data = [label_of(p) for p in probabilities]
+        else:
+            data = [float(p) for p in probabilities]
         outputs.append({"name": out, "datatype": OUTPUTS[out], "shape": [n], "data": data})
-    response: dict[str, Any] = {"model_name": info.name, "model_version": info.version, "outputs": outputs}
+    response: dict[str, Any] = {
+        "model_name": info.name,
+        "model_version": info.version,
+        "parameters": {"content_hash": info.content_hash},
+        "outputs": outputs,
+    }
     if req.id is not None:
         response["id"] = req.id
     return json_response(response)

@@ -1,9 +1,10 @@
 """The gunicorn entry point: ``sentiment_mlops.serving.wsgi:build_app()``.
 
 Settings come from the environment: ``SENTIMENT_MODEL_URI`` (a model directory or a registry URI,
-default ``models/export``), ``SENTIMENT_MAX_TEXTS``, ``SENTIMENT_MAX_CHARS``,
-``SENTIMENT_MAX_BODY_BYTES``, ``LOG_LEVEL`` and ``PROMETHEUS_MULTIPROC_DIR`` (a new temporary
-folder if unset).
+default :data:`sentiment_mlops.config.DEFAULT_MODEL_URI`), ``SENTIMENT_MAX_TEXTS``, ``SENTIMENT_MAX_CHARS``,
+``SENTIMENT_MAX_BODY_BYTES``, ``SENTIMENT_MAX_EXPLAIN_TEXTS``, ``SENTIMENT_MAX_EXPLAIN_CHARS``,
+``LOG_LEVEL``, ``PROMETHEUS_MULTIPROC_DIR`` (a new temporary folder if unset) and the prediction
+log's ``SENTIMENT_PREDICTION_LOG*`` (see :class:`.prediction_log.LogSettings`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ from pathlib import Path
 
 from flask import Flask
 
+from sentiment_mlops.config import DEFAULT_MODEL_URI, MODEL_URI_ENV
+from sentiment_mlops.serving.prediction_log import LogSettings
 from sentiment_mlops.serving.schemas import Limits
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL_URI = "models/export"
 
 
 def config_from_env() -> dict[str, object]:
     defaults = Limits()
     return {
-        "MODEL_URI": os.environ.get("SENTIMENT_MODEL_URI", DEFAULT_MODEL_URI),
+        "MODEL_URI": os.environ.get(MODEL_URI_ENV, DEFAULT_MODEL_URI),
         "MAX_TEXTS": int(os.environ.get("SENTIMENT_MAX_TEXTS", defaults.max_texts)),
         "MAX_CHARS": int(os.environ.get("SENTIMENT_MAX_CHARS", defaults.max_chars)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", defaults.max_body_bytes)),
+        "PREDICTION_LOG": LogSettings.from_env(),
         "MAX_EXPLAIN_TEXTS": int(os.environ.get("SENTIMENT_MAX_EXPLAIN_TEXTS", defaults.max_explain_texts)),
         "MAX_EXPLAIN_CHARS": int(os.environ.get("SENTIMENT_MAX_EXPLAIN_CHARS", defaults.max_explain_chars)),
     }

@@ -162,11 +162,17 @@ def drift_baseline(model: SentimentModel, reviews: list[str], bins: int = 20) ->
 
 def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
     """The ``train`` stage: search on validation, refit, save the model, report, track in MLflow."""
+    from sentiment_mlops.data import labelled
     from sentiment_mlops.data.splits import read_split
 
     started = time.perf_counter()
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
     train_df, val_df = read_split(paths, "train"), read_split(paths, "validation")
+    # Labelled files (a team's own reviews, the feedback export) train beside the archive; model
+    # choice and calibration stay on the archive's validation split.
+    train_df, sources = labelled.with_sources(
+        train_df, params.sources.labelled, paths.root, params.split.seed
+    )
     X_train = features.featurize(train_df["text"].tolist(), spec)
     X_val = features.featurize(val_df["text"].tolist(), spec)
     y_train, y_val = train_df["label"].to_numpy(np.int64), val_df["label"].to_numpy(np.int64)
@@ -218,6 +224,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
         "chosen": {"C": best.C, "nb_alpha": best.nb_alpha, "beta": best.beta},
         "training_data_sha256": data_sha,
         "training_reviews": len(y_fit),
+        "sources": sources,
         "validation": {"accuracy": best.accuracy, "log_loss": best.log_loss},
         "calibration": {
             "method": "platt" if params.train.calibrate else "none",
@@ -237,6 +244,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
         "search": [asdict(c) for c in ranked],
         "seconds": round(time.perf_counter() - started, 1),
         "weights_nonzero": card["weights_nonzero"],
+        "sources": sources,
     }
     model.save(paths.model_dir)
     if track:

@@ -22,12 +22,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
+from sentiment_mlops.config import (
+    DEFAULT_HOST,
+    DEFAULT_MODEL_URI,
+    DEFAULT_PORT,
+    MODEL_URI_ENV,
+    ServerSettings,
+)
 from sentiment_mlops.processes import Supervised, port_in_use, stop_all
 
 log = logging.getLogger(__name__)
@@ -110,7 +118,7 @@ def build_children(
     api_port: int,
     prometheus_port: int,
     mlflow_port: int,
-    workers: int,
+    workers: int | None,
     prometheus_bin: str,
 ) -> list[Supervised]:
     """The processes, their configuration written under ``run_dir`` (no MLflow UI when the tracking
@@ -122,12 +130,13 @@ def build_children(
     logs = run_dir / "logs"
     metrics_dir = run_dir / "api-metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
+    base = ServerSettings.from_env()
+    # a laptop stack: drain quickly on Ctrl-C
+    server = replace(base, bind=f"{host}:{api_port}", workers=workers or base.workers, graceful_timeout=10)
     api_env = {
         **os.environ,
-        "SENTIMENT_MODEL_URI": model_uri,
-        "GUNICORN_BIND": f"{host}:{api_port}",
-        "GUNICORN_WORKERS": str(workers),
-        "GUNICORN_GRACEFUL_TIMEOUT": "10",  # a laptop stack: drain quickly on Ctrl-C
+        MODEL_URI_ENV: model_uri,
+        **server.to_env(),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     api = Supervised(
@@ -190,13 +199,15 @@ def _fail(message: str) -> typer.Exit:
 
 def stack(
     model_uri: Annotated[
-        str, typer.Option(help="Model directory or registry URI.", envvar="SENTIMENT_MODEL_URI")
-    ] = "models/export",
-    host: Annotated[str, typer.Option(help="Loopback address every process listens on.")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port.")] = 8000,
+        str, typer.Option(help="Model directory or registry URI.", envvar=MODEL_URI_ENV)
+    ] = DEFAULT_MODEL_URI,
+    host: Annotated[str, typer.Option(help="Loopback address every process listens on.")] = DEFAULT_HOST,
+    api_port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port.")] = DEFAULT_PORT,
     prometheus_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus's port.")] = 9090,
     mlflow_port: Annotated[int, typer.Option(min=1, max=65535, help="The MLflow UI's port.")] = 5000,
-    workers: Annotated[int, typer.Option(min=1, help="gunicorn worker processes.")] = 2,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="gunicorn worker processes (default: $GUNICORN_WORKERS, 2).")
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Configuration, TSDB and logs (default: <project>/.run).")
     ] = None,
@@ -208,6 +219,12 @@ def stack(
 
     if not _is_model_dir_or_uri(model_uri):
         raise _fail(f"{model_uri} is not a model directory (run `sentiment export`)")
+    from sentiment_mlops.workspace.repository import RepositoryError, monitoring_paths
+
+    try:
+        monitoring_paths()  # the rules and the Prometheus configuration of the repository
+    except RepositoryError as exc:
+        raise _fail(str(exc)) from exc
     binary = shutil.which(prometheus_bin)
     if binary is None:
         raise _fail(f"{prometheus_bin} not found: install Prometheus (Debian: apt-get install prometheus)")

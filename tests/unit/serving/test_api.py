@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app
 
@@ -19,10 +21,19 @@ def test_predict_one_text(client: FlaskClient, model: SentimentModel) -> None:
     r = client.post("/v1/predict", json={"text": POSITIVE})
     assert r.status_code == 200
     body = r.get_json()
-    assert body["model"] == {"name": "sentiment", "version": model.version}
+    assert body["model"] == {
+        "name": "sentiment",
+        "version": model.version,
+        "content_hash": model.content_hash,
+    }
     (pred,) = body["predictions"]
     expected = model.predict([POSITIVE])[0]
-    assert pred == {"label": "positive", "probability": pytest.approx(expected.probability, abs=1e-12)}
+    # the id names the request and the item, and carries the predicted class and the model version
+    assert pred == {
+        "id": f"{r.headers['X-Request-ID']}.0.p.{model.version}",
+        "label": "positive",
+        "probability": pytest.approx(expected.probability, abs=1e-12),
+    }
 
 
 def test_predict_batch_keeps_order_and_matches_the_model(client: FlaskClient, model: SentimentModel) -> None:
@@ -55,10 +66,18 @@ def test_probes_and_version(client: FlaskClient, model: SentimentModel) -> None:
         "model": {
             "name": "sentiment",
             "version": model.version,
+            "content_hash": model.content_hash,
             "alias": "none",
             "featurizer_version": model.card["featurizer"]["version"],
         },
+        "kernels": {
+            "implementation": "compiled",
+            "module": kernels.info().module,
+            "cpu_baseline": "x86-64-v3",
+            "threads": kernels.threads(),
+        },
     }
+    assert Path(version["kernels"]["module"]).name.startswith("_kernels.cpython-311")
 
 
 def test_without_a_model_liveness_passes_and_the_rest_answers_503() -> None:
@@ -111,8 +130,9 @@ CHUNKED = {"CONTENT_LENGTH": "", "wsgi.input_terminated": True}  # a body withou
     ],
 )
 def test_fast_path_and_flask_route_answer_alike(client: FlaskClient, body: dict[str, object]) -> None:
-    fast = client.post("/v1/predict", json=body)
-    routed = client.post("/v1/predict", json=body, environ_overrides=CHUNKED)
+    same_id = {"X-Request-ID": "req-1"}  # prediction ids carry the request id
+    fast = client.post("/v1/predict", json=body, headers=same_id)
+    routed = client.post("/v1/predict", json=body, environ_overrides=CHUNKED, headers=same_id)
     assert fast.status_code == routed.status_code
     assert fast.get_json() == routed.get_json()
     assert fast.headers["Content-Type"] == routed.headers["Content-Type"] == "application/json"

@@ -64,6 +64,7 @@ def test_requests_predictions_and_model_gauges_are_counted(
         "model_info",
         model_name="sentiment",
         version=model.version,
+        content_hash=model.content_hash,
         alias="none",
         featurizer_version=model.card["featurizer"]["version"],
     )

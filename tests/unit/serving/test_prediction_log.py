@@ -131,16 +131,18 @@ def test_settings_from_the_environment() -> None:
 
 KILLED_WRITER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
     plog = PredictionLog(LogSettings(sys.argv[1], bound=500, segment_rows=50, flush_seconds=0.05))
     i = 0
     while True:
         ids = [f"r{i + k}" for k in range(10)]
-        if plog.log_predictions(ids, ["x " * 50] * 10, [0.9] * 10, [50] * 10, [0.0] * 10, "m", "1", "/v1/predict"):
+        texts, p, n, u = ["x " * 50] * 10, [0.9] * 10, [50] * 10, [0.0] * 10
+        if plog.log_predictions(ids, texts, p, n, u, "m", "1", "/v1/predict"):
             i += 10
-            with open(sys.argv[2], "w") as out:
+            with open(sys.argv[2] + ".tmp", "w") as out:
                 out.write(str(i))
+            os.replace(sys.argv[2] + ".tmp", sys.argv[2])  # a kill never leaves it empty
         time.sleep(0.0005)
     """
 )
@@ -158,7 +160,7 @@ def test_a_sigkilled_writer_loses_at_most_its_bound_and_no_segment_is_corrupt(tm
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(10)
-    accepted = int(accepted_file.read_text() or 0)
+    accepted = int(accepted_file.read_text())
     for segment in log_dir.rglob("*.parquet"):
         pq.read_table(segment)  # every finished segment reads back
     logged = len(read_log(str(log_dir), PREDICTIONS))

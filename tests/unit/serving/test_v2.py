@@ -28,7 +28,11 @@ def test_health_and_metadata(client: FlaskClient, model: SentimentModel) -> None
     meta = client.get("/v2/models/sentiment").get_json()
     assert meta["name"] == "sentiment" and meta["versions"] == [model.version]
     assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
-    assert {o["name"]: o["datatype"] for o in meta["outputs"]} == {"label": "BYTES", "probability": "FP32"}
+    assert {o["name"]: o["datatype"] for o in meta["outputs"]} == {
+        "label": "BYTES",
+        "probability": "FP32",
+        "id": "BYTES",
+    }
     assert client.get("/v2/models/sentiment/ready").get_json() == {"name": "sentiment", "ready": True}
     assert client.get(f"/v2/models/sentiment/versions/{model.version}/ready").status_code == 200
     assert client.get("/v2").get_json()["name"] == "sentiment-mlops"
