@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_CORRUPT = "_corrupt_record"  # where Spark's lenient JSON reader puts lines it cannot parse
 ADDED_COLUMNS = ("label", "probability", "model_version")
 _PARTITION_DIR = re.compile(r"/([^/=]+)=[^/]*(?=/)")
 # Spark names the file it failed on: "Encountered error while reading file <path>." (FAILED_READ_FILE)
@@ -46,6 +47,7 @@ def dataset_format(source: str, fmt: str | None = None) -> str:
 def read_dataset(spark: SparkSession, source: str, fmt: str | None = None) -> DataFrame:
     """The rows of ``source`` (a file, a folder or a glob) as read strictly: a malformed row fails."""
     from pyspark.errors import AnalysisException
+    from pyspark.sql.types import StructType
 
     kind = dataset_format(source, fmt)
     reader = spark.read.option("mode", "FAILFAST")
@@ -54,7 +56,11 @@ def read_dataset(spark: SparkSession, source: str, fmt: str | None = None) -> Da
             # As pandas writes CSV: a header, quotes doubled inside quoted fields, newlines in reviews.
             return reader.csv(source, header=True, multiLine=True, escape='"')
         if kind == "jsonl":
-            return reader.json(source)
+            # Infer leniently, then read strictly with that schema: a malformed line then fails the
+            # scan, whose error names the file (schema inference's error does not).
+            inferred = spark.read.json(source).schema
+            schema = StructType([f for f in inferred.fields if f.name != _CORRUPT])
+            return reader.schema(schema).json(source)
         return reader.parquet(source)
     except AnalysisException as exc:
         raise PredictInputError(f"{source}: cannot read as {kind}: {exc.getMessage()}") from exc
