@@ -15,7 +15,7 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast lint format repro bench-model bench-serve bench-container \
-        bench-metrics wheels image image-scaler simulate stack serve clean
+        bench-metrics bench-spark wheels image image-scaler simulate stack serve clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,9 @@ stack: setup ## Local stack: the API (gunicorn), Prometheus with the rules, the 
 
 bench-metrics: setup ## /metrics scrape time after 1M requests (4 workers), metric files under worker recycling
 	$(PY) bench/bench_metrics.py
+
+bench-spark: setup ## Spark local[2] against local scoring and training statistics (100k reviews)
+	$(PY) bench/bench_spark.py
 
 clean: ## Remove caches (keeps data, models and the MLflow store)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
