@@ -6,54 +6,84 @@ VENV      ?= .venv
 PY        := $(VENV)/bin/python
 BIN       := $(VENV)/bin
 SENTIMENT := $(BIN)/sentiment
-SHARED    ?= $(abspath ../shared)
+SHARED    ?= $(or $(SENTIMENT_SHARED_DIR),$(abspath ../shared))
 TRACE     ?= $(SHARED)/data/traces/nasa_http_1995_per_minute.csv
 HOST      ?= 127.0.0.1
 PORT      ?= 8000
+# The container engine: podman here (../shared/tools/container-env.sh prepares it), docker on
+# GitHub's runners. CI's jobs and .ci/run call the same targets; only ENGINE differs.
+ENGINE    ?= podman
+VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
+IMAGE     ?= sentiment-api:$(VERSION)
+ENGINE_ENV = $(if $(filter podman,$(ENGINE)),source $(SHARED)/tools/container-env.sh >&2 &&,) CONTAINER_ENGINE=$(ENGINE)
 export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.gz)
 # dvc.yaml's stages call `sentiment`: put the virtualenv's commands first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup run test test-fast lint format repro bench-model bench-serve bench-container \
-        bench-metrics bench-spark wheels image image-scaler simulate stack serve clean
+.PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
+        bench-model bench-kernels bench-serve bench-container bench-metrics bench-spark wheels image image-smoke \
+        image-archive image-scaler manifests simulate stack serve clean system-packages shared
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml uv.lock
+# The package is installed editable; its build (setup.py) compiles the scoring kernels' C extension
+# into src/, and uv rebuilds it whenever _kernels.c changes (pyproject's tool.uv cache-keys).
+$(VENV)/.installed: pyproject.toml uv.lock setup.py src/sentiment_mlops/model/_kernels.c
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.4'
 	uv sync --frozen --all-extras
+	$(PY) -c "from sentiment_mlops.model import kernels; print('scoring kernels:', kernels.info().module)"
 	@touch $@
 
-# The scoring kernels compiled ahead of time (no JIT start-up, 130 MB less RSS per process);
-# rebuilt whenever kernels.py changes (its hash is in the module name, so stale builds never load).
-$(VENV)/.aot-built: $(VENV)/.installed src/sentiment_mlops/model/kernels.py src/sentiment_mlops/model/kernels_aot.py
-	rm -f src/sentiment_mlops/model/_kernels_aot_*.so
-	$(PY) -m sentiment_mlops.model.kernels_aot src/sentiment_mlops/model
-	@touch $@
+setup: $(VENV)/.installed ## Create the virtual environment, install (locked versions), compile the kernels
 
-setup: $(VENV)/.installed $(VENV)/.aot-built ## Create the virtual environment, install (locked versions), compile the kernels
+run: pipeline ## Set up, run the pipeline, register and promote the model, start the service
+	$(SENTIMENT) serve --host $(HOST) --port $(PORT)
 
-run: setup ## Set up, run the pipeline (dvc repro), register and promote the model, start the service
+repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
+	$(SENTIMENT) fetch
 	$(BIN)/dvc repro
+
+pipeline: repro ## dvc repro, register, the quality gate (promote), export; the metrics as a table
 	$(SENTIMENT) register
 	$(SENTIMENT) promote
 	$(SENTIMENT) export
-	$(SENTIMENT) serve --model-uri models/export --host $(HOST) --port $(PORT)
+	$(BIN)/dvc metrics show --md | tee -a "$${GITHUB_STEP_SUMMARY:-/dev/null}"
 
-repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
-	$(BIN)/dvc repro
+system-packages: ## Install the system tools the tests need (prometheus, chromium, wrk, git) with apt
+	scripts/ci/system-packages.sh
+
+shared: ## Check the shared test material (../shared), or lay it out there from its pinned public sources
+	@if [ -e "$(TRACE)" ] && [ -e "$(SHARED)/schemas/eksctl/clusterconfig_v1alpha5.schema.json" ]; then \
+	  echo "shared material: $(SHARED)"; \
+	else \
+	  python3 scripts/fetch_shared.py --dest "$(SHARED)" $(if $(SENTIMENT_DATA_ARCHIVE),--imdb-archive "$(SENTIMENT_DATA_ARCHIVE)"); \
+	fi
 
 test: setup ## Run every test: unit, data, model, integration and the full-data pipeline
 	$(BIN)/pytest
 
-test-fast: setup ## Run the tests that take seconds (no slow, no container)
-	$(BIN)/pytest -m "not slow and not container"
+# The fast tier: no shared material, no program but Python, no network (tests/hermetic.py checks).
+FAST_TIER := not slow and not integration and not container and not shared
 
-lint: setup ## ruff (lint and format check) and mypy
+test-fast: setup ## Run the hermetic fast tier (no ../shared, no external tool, no network) before every commit
+	$(BIN)/pytest -m "$(FAST_TIER)"
+
+test-integration: setup ## Integration tests on 127.0.0.1 and those reading ../shared (not slow, no container)
+	$(BIN)/pytest -m "not slow and not container and (integration or shared)"
+
+test-slow: setup ## The slow tests: the full-data pipeline, the trained model's behaviour
+	$(BIN)/pytest -m "slow and not container"
+
+test-container: setup ## The container tests (podman): image size, read-only root, metrics
+	$(BIN)/pytest -m "container"
+
+lint: setup ## ruff (lint and format check), mypy, hadolint, actionlint (the GitHub workflows)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy src scripts
+	$(BIN)/hadolint deploy/Dockerfile deploy/Dockerfile.scaler
+	$(BIN)/actionlint -no-color -shellcheck=$(BIN)/shellcheck -pyflakes=
 
 format: setup ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests bench scripts
@@ -62,18 +92,35 @@ format: setup ## Apply ruff's fixes and formatting
 bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, side by side
 	$(PY) bench/bench_model.py
 
+bench-kernels: setup ## Where scoring time goes: tokenize+hash, table reads and the whole kernel, per review
+	$(PY) bench/bench_kernels.py
+
 bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
 	$(PY) bench/bench_serve.py
 
-wheels: setup ## Prepare the image build context: locked wheels, our wheel, AOT kernels, the model (build/)
+wheels: setup ## Prepare the image build context: locked wheels, our wheel (with the kernels), the model (build/)
 	deploy/build-context.sh api
 
-image: wheels ## Build the API image sentiment-api:<version> with podman (offline, from build/)
-	source $(SHARED)/tools/container-env.sh && deploy/build-image.sh api
+image: wheels ## Build the API image (IMAGE: sentiment-api:<version>) with ENGINE (podman; docker on GitHub)
+	$(ENGINE_ENV) deploy/build-image.sh api $(IMAGE)
 
-image-scaler: setup ## Build the predictive scaler's image sentiment-scaler:<version>
+image-smoke: ## Run the image read-only and non-root; /readyz and POST /v1/predict must answer
+	$(ENGINE_ENV) deploy/run-image-smoke.sh $(IMAGE)
+
+image-archive: ## Save the image for delivery: build/sentiment-api.tar.gz (what CD loads and pushes)
+	mkdir -p build
+	$(ENGINE_ENV) bash -c '"$$CONTAINER_ENGINE" $${CONTAINER_RUNTIME_FLAGS:-} save "$$0"' $(IMAGE) | gzip > build/sentiment-api.tar.gz.part
+	mv build/sentiment-api.tar.gz.part build/sentiment-api.tar.gz
+
+manifests: ## Render the eks overlay with the API image IMAGE_REF (repository@sha256:...) pinned: build/manifests.yaml
+	@[ -n "$(IMAGE_REF)" ] || { echo "set IMAGE_REF=<repository>@sha256:<digest>" >&2; exit 2; }
+	mkdir -p build
+	deploy/render-overlay.sh "$(IMAGE_REF)" > build/manifests.yaml.part
+	mv build/manifests.yaml.part build/manifests.yaml
+
+image-scaler: setup ## Build the predictive scaler's image sentiment-scaler:<version> with ENGINE
 	deploy/build-context.sh scaler
-	source $(SHARED)/tools/container-env.sh && deploy/build-image.sh scaler
+	$(ENGINE_ENV) deploy/build-image.sh scaler
 
 bench-container: image ## Image size, start to ready, latency in the container against the host (wrk)
 	$(PY) bench/bench_container.py
@@ -82,7 +129,7 @@ simulate: setup ## Replay a traffic trace through reactive, predictive and stati
 	$(SENTIMENT) autoscale simulate --trace $(TRACE)
 
 stack: setup ## Local stack: the API (gunicorn), Prometheus with the rules, the MLflow UI; Ctrl-C stops all
-	$(SENTIMENT) stack --model-uri models/export --host $(HOST) --api-port $(PORT)
+	$(SENTIMENT) stack --host $(HOST) --api-port $(PORT)
 
 bench-metrics: setup ## /metrics scrape time after 1M requests (4 workers), metric files under worker recycling
 	$(PY) bench/bench_metrics.py

@@ -5,7 +5,7 @@ and the same model served by the same gunicorn configuration straight from the p
 virtualenv, each loaded by the same wrk script (one review of median length per POST): 2 threads
 and 16 connections, then one connection (one request at a time), 10 s per run, alternating
 host/container/container/host so that drift on the machine hits both alike. Both sides use the
-same worker count, log level and ahead-of-time compiled kernels.
+same worker count, log level and compiled kernels.
 
     python bench/bench_container.py [--image sentiment-api:<version>] [--out reports/bench/container.json]
 
@@ -30,6 +30,7 @@ from pathlib import Path
 from sentiment_mlops import __version__
 from sentiment_mlops.config import Paths
 from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = ["-m", "gunicorn", "--config", "python:sentiment_mlops.serving.gunicorn_conf"]
@@ -55,14 +56,6 @@ FALLBACK_REVIEW = (
     "two leads have real chemistry and the quiet scenes in the kitchen are the best in the film. "
     "It sags a little in the middle, and the score is too insistent, yet the ending earns its tears."
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def container_env(shared: Path) -> dict[str, str]:
@@ -201,7 +194,7 @@ def main() -> None:
         host_env = {
             **os.environ,
             "SENTIMENT_MODEL_URI": str(model_dir),
-            "SENTIMENT_KERNELS": "aot",
+            "SENTIMENT_KERNELS": "compiled",
             "GUNICORN_BIND": f"127.0.0.1:{host_port}",
             "GUNICORN_WORKERS": str(args.workers),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics),

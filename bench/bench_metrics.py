@@ -19,7 +19,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,27 +34,19 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sentiment_mlops.config import Paths
 from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.processes import Supervised, free_port
 from sentiment_mlops.serving.commands import gunicorn_argv
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
+class Server(Supervised):
     """gunicorn serving ``model_uri`` on a free loopback port with its own metrics folder."""
 
     def __init__(self, model_uri: Path, workdir: Path, workers: int, **env: str) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        url = f"http://127.0.0.1:{self.port}"
         self.metrics_dir = workdir / f"metrics-{self.port}"
         self.metrics_dir.mkdir(parents=True)
-        self.log_path = workdir / f"server-{self.port}.log"
-        self.env = {
+        server_env = {
             **os.environ,
             "SENTIMENT_MODEL_URI": str(model_uri),
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
@@ -64,31 +55,8 @@ class Server:
             "LOG_LEVEL": "WARNING",  # one access line per request would cost more than the request
             **env,
         }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(gunicorn_argv(), env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"server exited with {self.proc.returncode}: {self.log_path.read_text()}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"server not ready: {self.log_path.read_text()}")
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        log_path = workdir / f"server-{self.port}.log"
+        super().__init__("api", gunicorn_argv(), log_path, url=url, ready_url=f"{url}/readyz", env=server_env)
 
     def files(self) -> dict[str, int]:
         paths = list(self.metrics_dir.glob("*.db"))

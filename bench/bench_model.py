@@ -11,6 +11,7 @@ fresh process that loads our model and scores a review.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment_mlops import data
 from sentiment_mlops.config import Paths
+from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
 
 # VmHWM (peak RSS) belongs to the process image, so a parent's size before exec does not leak in.
@@ -65,12 +67,12 @@ def main() -> None:
     from sklearn.pipeline import Pipeline
 
     model = SentimentModel.load(paths.model_dir)
-    train = data.read_split(paths, "train")
+    train = read_split(paths, "train")
     if model.card.get("params", {}).get("train", {}).get("refit_on_full_train"):
         import pandas as pd
 
-        train = pd.concat([train, data.read_split(paths, "validation")], ignore_index=True)
-    test = data.read_split(paths, "test")
+        train = pd.concat([train, read_split(paths, "validation")], ignore_index=True)
+    test = read_split(paths, "test")
     texts, y = test["text"].tolist(), test["label"].to_numpy()
 
     print(f"training the baseline on {len(train):,} reviews ...", flush=True)
@@ -115,6 +117,9 @@ def main() -> None:
         "test_reviews": len(texts),
         "single_reviews": len(sample),
         "model_version": model.version,
+        "kernels": kernels.info().to_dict(),
+        "weight_table": model.table.layout,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     out = args.out or paths.reports / "bench" / "model.json"
     atomic_write_json(out, result)
@@ -143,6 +148,9 @@ def main() -> None:
         f"artifact {r['artifact_mb']:.1f} MB, peak RSS after loading {r['loaded_peak_rss_mb']:.0f} MB",
         f"-> {out}",
     )
+    k = r["kernels"]
+    print(f"kernels: {k['implementation']} ({k['cpu_baseline']}, {k['threads']} threads, {r['weight_table']}"
+          f" weights), load average {r['load_average']}")  # fmt: skip
 
 
 if __name__ == "__main__":

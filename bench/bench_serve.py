@@ -16,6 +16,10 @@ wrk runs on the same machine as the servers and competes with them for the CPU; 
 for both, and the ratio is what matters.
 
     python bench/bench_serve.py [--duration 20] [--workers 2] [--out reports/bench/serve.json]
+
+This file holds the benchmark itself (prerequisites, request bodies, the rounds, the figures);
+beside it: ``servers.py`` (starting and stopping the servers), ``loadgen.py`` (wrk and its
+output), ``memory.py`` (RSS and PSS from /proc) and ``serve_report.py`` (the printed table).
 """
 
 from __future__ import annotations
@@ -23,33 +27,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import requests
 
-from sentiment_mlops import data
+from bench_error import BenchError
+from loadgen import WrkResult, run_wrk, write_bodies
+from memory import master_and_workers_mb, tree_memory_mb
 from sentiment_mlops.config import Paths, load_params, mlflow_tracking_uri
+from sentiment_mlops.data.splits import read_split
 from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.processes import Supervised
+from serve_report import print_table
+from servers import bare_flask, mlflow_server, ours, running
 
-HERE = Path(__file__).resolve().parent
-LUA_SCRIPT = HERE / "wrk_post.lua"
-BIN = Path(sys.executable).parent
 BATCH_SIZE = 100
 TARGETS = {
     "ratio_vs_mlflow": 8.0,
@@ -62,49 +61,6 @@ NOTE = (
     "(the same for both servers): absolute figures are a floor for a pod with its own cores; "
     "the ratio is the comparison."
 )
-
-
-class BenchError(RuntimeError):
-    """A prerequisite is missing or a server misbehaves; the message says which."""
-
-
-@dataclass
-class WrkResult:
-    rps: float
-    p50_ms: float
-    p75_ms: float
-    p90_ms: float
-    p99_ms: float
-    requests: int
-    non_2xx: int
-    socket_errors: int
-    command: str
-
-    def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "command"}
-
-    @classmethod
-    def median(cls, runs: list[WrkResult]) -> WrkResult:
-        """Field by field median of rounds (rounds interleave the servers, so both see the same
-        swings of the machine's load)."""
-        fields = {
-            k: statistics.median(getattr(r, k) for r in runs)
-            for k in ("rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms")
-        }
-        return cls(
-            **fields,
-            requests=sum(r.requests for r in runs),
-            non_2xx=sum(r.non_2xx for r in runs),
-            socket_errors=sum(r.socket_errors for r in runs),
-            command=runs[0].command,
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def loadavg() -> list[float]:
@@ -147,7 +103,7 @@ def check_prerequisites(paths: Paths) -> tuple[str, str]:
 
 def median_reviews(paths: Paths, n: int) -> list[str]:
     """``n`` test reviews whose length is nearest the median, half of each label."""
-    test = data.read_split(paths, "test")
+    test = read_split(paths, "test")
     length = test["text"].str.len()
     test = test.assign(gap=(length - length.median()).abs()).sort_values("gap", kind="stable")
     labels = sorted(test["label"].unique())
@@ -158,144 +114,9 @@ def median_reviews(paths: Paths, n: int) -> list[str]:
 
 def batch_bodies(paths: Paths, count: int, seed: int = 0) -> list[list[str]]:
     """``count`` batches of ``BATCH_SIZE`` test reviews drawn at random (all lengths, as they come)."""
-    texts = data.read_split(paths, "test")["text"].to_numpy()
+    texts = read_split(paths, "test")["text"].to_numpy()
     rng = np.random.default_rng(seed)
     return [rng.choice(texts, BATCH_SIZE, replace=False).tolist() for _ in range(count)]
-
-
-# --- servers --------------------------------------------------------------------------------------
-
-
-class Server:
-    """A server in its own process group (so every process it forks is stopped with it)."""
-
-    def __init__(self, name: str, argv: list[str], url: str, ready_path: str, log_path: Path) -> None:
-        self.name, self.argv, self.url, self.ready_path, self.log_path = name, argv, url, ready_path, log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start_to_ready_s = float("nan")
-
-    def start(self, env: dict[str, str], timeout: float = 120.0) -> float:
-        """Spawn and wait for the first 200 from the readiness path; seconds from spawn to ready."""
-        with self.log_path.open("ab") as log:
-            started = time.perf_counter()
-            self.proc = subprocess.Popen(
-                self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        session = requests.Session()
-        while time.perf_counter() - started < timeout:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if session.get(self.url + self.ready_path, timeout=1).status_code == 200:
-                    self.start_to_ready_s = time.perf_counter() - started
-                    return self.start_to_ready_s
-            except requests.RequestException:
-                pass
-            time.sleep(0.01)
-        raise BenchError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
-
-    def processes(self) -> list[psutil.Process]:
-        """The spawned process and all its descendants."""
-        if self.proc is None:
-            return []
-        try:
-            root = psutil.Process(self.proc.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM to the whole group, SIGKILL to whatever is left after ``timeout``."""
-        if self.proc is None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout)
-        with suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers (workers of a dead master)
-        self.proc.wait()
-        self.proc = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@contextmanager
-def running(server: Server, env: dict[str, str]) -> Iterator[Server]:
-    try:
-        server.start(env)
-        yield server
-    finally:
-        server.stop()
-
-
-def ours(workdir: Path, paths: Paths, workers: int, tag: str) -> Server:
-    port = free_port()
-    argv = [
-        str(BIN / "sentiment"),
-        "serve",
-        "--model-uri",
-        str(paths.export_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    return Server("sentiment serve", argv, f"http://127.0.0.1:{port}", "/readyz", workdir / f"ours-{tag}.log")
-
-
-def ours_env(workdir: Path) -> dict[str, str]:
-    # the service logs one JSON line per request; at thousands of requests/s that goes to a file
-    metrics_dir = tempfile.mkdtemp(prefix="prometheus-", dir=workdir)
-    return {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
-
-
-def bare_flask(workdir: Path, workers: int) -> Server:
-    """The reference: a Flask app that does no work (bench/bare_app.py) under the same gunicorn."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--chdir",
-        str(HERE),
-        "bare_app:app",
-    ]
-    return Server("bare Flask", argv, f"http://127.0.0.1:{port}", "/healthz", workdir / "bare.log")
-
-
-def mlflow_server(workdir: Path, model_name: str, workers: int) -> Server:
-    port = free_port()
-    argv = [
-        str(BIN / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        f"models:/{model_name}@champion",
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-w",
-        str(workers),
-    ]
-    return Server("mlflow models serve", argv, f"http://127.0.0.1:{port}", "/ping", workdir / "mlflow.log")
-
-
-def mlflow_env(paths: Paths) -> dict[str, str]:
-    # mlflow execs ``uvicorn`` by name: the virtualenv's bin must be on PATH
-    path = os.pathsep.join([str(BIN), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": mlflow_tracking_uri(paths)}
 
 
 def ours_body(text: str) -> dict[str, Any]:
@@ -306,7 +127,7 @@ def mlflow_body(text: str) -> dict[str, Any]:
     return {"dataframe_split": {"columns": ["text"], "data": [[text]]}}
 
 
-def check_same_predictions(our: Server, theirs: Server, reviews: list[str]) -> None:
+def check_same_predictions(our: Supervised, theirs: Supervised, reviews: list[str]) -> None:
     """Both servers must answer with real, identical predictions before they are timed."""
     for text in reviews:
         a = requests.post(our.url + "/v1/predict", json=ours_body(text), timeout=30)
@@ -322,99 +143,10 @@ def check_same_predictions(our: Server, theirs: Server, reviews: list[str]) -> N
             raise BenchError(f"the servers disagree on a review: ours {mine}, mlflow {other}")
 
 
-def check_batch(our: Server, batch: list[str]) -> None:
+def check_batch(our: Supervised, batch: list[str]) -> None:
     r = requests.post(our.url + "/v1/predict", json={"texts": batch}, timeout=30)
     if r.status_code != 200 or len(r.json()["predictions"]) != len(batch):
         raise BenchError(f"batch prediction failed: {r.status_code} {r.text[:200]}")
-
-
-# --- wrk ------------------------------------------------------------------------------------------
-
-_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)([a-z]+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * _UNIT_MS[unit]
-
-
-def parse_wrk(output: str, command: str) -> WrkResult:
-    """Requests/s, latency percentiles, errors from wrk's ``--latency`` output."""
-    pct = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+([\d.]+[a-z]+)\s*$", output, re.M)}
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    total = re.search(r"(\d+) requests in", output)
-    if rps is None or total is None or not {50, 75, 90, 99} <= pct.keys():
-        raise BenchError(f"cannot parse wrk's output:\n{output}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return WrkResult(
-        rps=float(rps[1]),
-        p50_ms=pct[50],
-        p75_ms=pct[75],
-        p90_ms=pct[90],
-        p99_ms=pct[99],
-        requests=int(total[1]),
-        non_2xx=int(non_2xx[1]) if non_2xx else 0,
-        socket_errors=sum(int(x) for x in sock.groups()) if sock else 0,
-        command=command,
-    )
-
-
-def run_wrk(wrk: str, url: str, bodies: Path, threads: int, connections: int, seconds: int) -> WrkResult:
-    argv = [
-        wrk,
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        str(LUA_SCRIPT),
-        url,
-        "--",
-        str(bodies),
-    ]
-    out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=seconds + 60)
-    if out.returncode != 0:
-        raise BenchError(f"wrk failed ({out.returncode}): {out.stderr or out.stdout}")
-    result = parse_wrk(out.stdout, shlex.join(argv))
-    if result.non_2xx or result.socket_errors:
-        raise BenchError(
-            f"{url}: {result.non_2xx} non-2xx responses, {result.socket_errors} socket errors:\n{out.stdout}"
-        )
-    return result
-
-
-def write_bodies(path: Path, bodies: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(b) + "\n" for b in bodies))  # json.dumps escapes newlines
-    return path
-
-
-# --- memory ---------------------------------------------------------------------------------------
-
-
-def _kb(path: str, field: str) -> float:
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path(path).read_text(), re.M)
-    return int(match[1]) / 1024 if match else float("nan")
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS and PSS of one process, in MB."""
-    return {
-        "rss_mb": round(_kb(f"/proc/{pid}/status", "VmRSS"), 1),
-        "pss_mb": round(_kb(f"/proc/{pid}/smaps_rollup", "Pss"), 1),
-    }
-
-
-def tree_memory_mb(server: Server) -> dict[str, float]:
-    """Total RSS and PSS of a server's whole process tree (PSS adds up; RSS double-counts sharing)."""
-    total = {"rss_mb": 0.0, "pss_mb": 0.0}
-    for proc in server.processes():
-        try:
-            for k, v in memory_mb(proc.pid).items():
-                total[k] += v
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return {k: round(v, 1) for k, v in total.items()}
 
 
 # --- the benchmark --------------------------------------------------------------------------------
@@ -437,7 +169,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     starts = []
     for i in range(args.starts):
         server = ours(workdir, paths, args.workers, f"start{i}")
-        with running(server, ours_env(workdir)):
+        with running(server):
             starts.append(server.start_to_ready_s)
         print(f"  start to ready #{i + 1}: {starts[-1]:.2f} s", flush=True)
 
@@ -452,12 +184,12 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         return result
 
     our = ours(workdir, paths, args.workers, "load")
-    theirs = mlflow_server(workdir, model_name, args.workers)
+    theirs = mlflow_server(workdir, paths, model_name, args.workers)
     bare = bare_flask(workdir, args.workers)
     with (
-        running(our, ours_env(workdir)),
-        running(theirs, mlflow_env(paths)),
-        running(bare, dict(os.environ)) if args.reference else nullcontext(bare),
+        running(our),
+        running(theirs),
+        running(bare) if args.reference else nullcontext(bare),
     ):
         print(
             f"mlflow models serve ready in {theirs.start_to_ready_s:.1f} s; checking predictions agree",
@@ -491,10 +223,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             WrkResult.median(rounds[k]) for k in ("ours_single", "mlflow_single", "ours_batch")
         )
         reference = WrkResult.median(rounds["bare_flask_single"]) if args.reference else None
-        assert our.proc is not None
-        workers = [p for p in psutil.Process(our.proc.pid).children() if p.status() != psutil.STATUS_ZOMBIE]
-        per_worker = [memory_mb(p.pid) for p in workers]
-        master = memory_mb(our.proc.pid)
+        master, per_worker = master_and_workers_mb(our)
         loaded = {"ours": tree_memory_mb(our), "mlflow": tree_memory_mb(theirs)}
 
     return {
@@ -527,6 +256,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "share_of_bare_flask": round(single.rps / reference.rps, 3) if reference else None,
         "rounds": args.rounds,
         "wrk_rounds": {k: [r.summary() for r in runs] for k, runs in rounds.items()},
+        "command": shlex.join(["python", "bench/bench_serve.py", *sys.argv[1:]]),  # what wrote this report
         "commands": {
             "ours_server": shlex.join(our.argv),
             "mlflow_server": shlex.join(theirs.argv),
@@ -548,53 +278,6 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "note": NOTE,
         "targets": TARGETS,
     }
-
-
-def print_table(r: dict[str, Any]) -> None:
-    rows = [
-        (
-            "single review, requests/s",
-            f"{r['rps']:,.0f}",
-            f"{r['mlflow_rps']:,.0f}",
-            f"{r['ratio_vs_mlflow']:.1f}x (target >= 8x)",
-        ),
-        ("single review, p50 ms", f"{r['p50_ms']:.2f}", f"{r['mlflow_p50_ms']:.2f}", ""),
-        ("single review, p99 ms", f"{r['p99_ms']:.2f}", f"{r['mlflow_p99_ms']:.2f}", "lower is better"),
-        (f"batch of {r['batch_size']}, reviews/s", f"{r['batch_reviews_per_s']:,}", "", "target >= 15,000"),
-        (
-            "RSS per worker, MB",
-            f"{r['rss_mb_per_worker']:.0f}",
-            "",
-            f"PSS {r['pss_mb_per_worker']:.0f} (target RSS <= 200)",
-        ),
-        (
-            "all processes, PSS MB",
-            f"{r['server_memory_mb']['after_load']['ours']['pss_mb']:.0f}",
-            f"{r['server_memory_mb']['after_load']['mlflow']['pss_mb']:.0f}",
-            "after the load",
-        ),
-        (
-            "start to ready, s",
-            f"{r['start_to_ready_s']:.2f}",
-            f"{r['mlflow_start_to_ready_s']:.2f}",
-            "target <= 3 (median of runs)",
-        ),
-    ]
-    if r["bare_flask_rps"]:
-        rows.insert(
-            1,
-            (
-                "  bare Flask (no work), req/s",
-                f"{r['bare_flask_rps']:,.0f}",
-                "",
-                f"ours is {100 * r['share_of_bare_flask']:.0f}% of this ceiling",
-            ),
-        )
-    print(f"\n{'':30} {'ours':>10} {'mlflow':>10}  ")
-    for name, a, b, c in rows:
-        print(f"{name:30} {a:>10} {b:>10}  {c}")
-    print(f"\nload average: {r['loadavg_start']} at start, {r['loadavg_end']} at end ({r['cpus']} CPUs)")
-    print(r["note"])
 
 
 def main() -> None:

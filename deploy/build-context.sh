@@ -6,22 +6,22 @@
 #
 #   build/wheels/<target>/   the locked third-party wheels (cp311, manylinux x86_64) and
 #                            requirements.txt, exported from uv.lock
-#   build/dist/              our own wheel (sentiment_mlops-<version>-py3-none-any.whl)
-#   build/aot/               the scoring kernels compiled ahead of time (api only)
+#   build/dist/              our own wheel (sentiment_mlops-<version>-cp311-cp311-linux_x86_64.whl),
+#                            with the scoring kernels' C extension compiled for x86-64-v3
 #   build/model/             a copy of the model the api image bakes in: MODEL_DIR, by default
 #                            models/export, the exported champion (checked, not built: `make run`
 #                            or `sentiment export` produce it)
 #
-# The api image leaves out numba and llvmlite (about 190 MB installed): it scores with the
-# extension in build/aot, compiled here by numba's AOT compiler. Compiling on the host rather than
-# in a builder stage is deliberate: a builder stage would need numba, LLVM and gcc inside the build,
-# and so a package index and Debian's mirror, which offline builds do not have. The host is Debian
-# bookworm with CPython 3.11 and gcc, the same ABI as the image's python3.11 (CPython keeps the ABI
-# stable within a minor version); the image build imports the extension and fails if it does not
-# load.
+# Our wheel is built here, on the host, by the package's build backend (setuptools, setup.py), which
+# compiles the kernels' C extension with gcc. Building it on the host rather than in a builder stage
+# is deliberate: the slim base image has no compiler, and installing one needs Debian's mirror, which
+# offline builds do not have. The host is Debian bookworm with CPython 3.11, the same glibc and ABI
+# as the image's python3.11 (CPython keeps the ABI stable within a minor version); the image build
+# scores with the extension and fails if it does not load.
 #
-# Environment: MODEL_DIR (models/export), PYTHON (the project's virtualenv interpreter, with
-# numba: .venv/bin/python), PIP_PYTHON (an interpreter that has pip, for `pip download`).
+# Environment: MODEL_DIR (models/export), PYTHON (the project's virtualenv interpreter:
+# .venv/bin/python), PIP_PYTHON (an interpreter that has pip, for `pip download`),
+# SENTIMENT_CPU_BASELINE (the -march level the kernels are built for: x86-64-v3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,7 @@ wheels=build/wheels/$target
 die() { echo "build-context: $*" >&2; exit 2; }
 case $target in
   api) extras=() ;;
-  # The predictive scaler: the autoscale extra, with numba (no size budget for this image).
+  # The predictive scaler: the autoscale extra.
   scaler) extras=(--extra autoscale) ;;
   *) die "unknown target '$target' (api or scaler)" ;;
 esac
@@ -66,12 +66,7 @@ echo "build-context: locked requirements ($target) -> $wheels/requirements.txt" 
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 uv export --frozen --no-dev --no-hashes --no-emit-project --no-header --no-annotate "${extras[@]}" >"$tmp"
-if [ "$target" = api ]; then
-  # numba/llvmlite compile the kernels; the api image runs the precompiled extension instead.
-  grep -viE '^(numba|llvmlite)==' "$tmp" >"$wheels/requirements.txt"
-else
-  cp "$tmp" "$wheels/requirements.txt"
-fi
+cp "$tmp" "$wheels/requirements.txt"
 
 echo "build-context: downloading wheels for cp311 manylinux x86_64 -> $wheels" >&2
 # Binary wheels only, for the image's platform (not the host's): no sdist is built, so nothing
@@ -82,17 +77,12 @@ echo "build-context: downloading wheels for cp311 manylinux x86_64 -> $wheels" >
   --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 --platform any \
   --dest "$wheels" --requirement "$wheels/requirements.txt"
 
-echo "build-context: our wheel -> build/dist" >&2
+echo "build-context: our wheel, with the compiled kernels -> build/dist" >&2
 rm -f build/dist/sentiment_mlops-*.whl
-uv build --quiet --wheel --out-dir build/dist >/dev/null
-ls build/dist/sentiment_mlops-*.whl >/dev/null 2>&1 || die "uv build produced no wheel in build/dist"
-
-if [ "$target" = api ]; then
-  echo "build-context: scoring kernels compiled ahead of time -> build/aot" >&2
-  rm -rf build/aot
-  "$PYTHON" -m sentiment_mlops.model.kernels_aot build/aot >/dev/null
-  # Only the extension goes into the image (pycc leaves object files behind).
-  find build/aot -mindepth 1 ! -name '_kernels_aot_*.so' -delete
-  ls build/aot/_kernels_aot_*.so >/dev/null 2>&1 || die "no extension was built in build/aot"
-fi
+# The build's setuptools comes from PyPI through uv's build isolation (pyproject's build-system).
+uv build --quiet --wheel --python "$PYTHON" --out-dir build/dist >/dev/null
+wheel=$(ls build/dist/sentiment_mlops-*-cp311-*.whl 2>/dev/null) || die "uv build produced no cp311 wheel in build/dist"
+# (grep reads the whole listing: with -q it would stop early and break the pipe under pipefail)
+"$PYTHON" -m zipfile -l "$wheel" | grep 'sentiment_mlops/model/_kernels\.cpython-311' >/dev/null \
+  || die "$wheel holds no compiled kernels"
 echo "build-context: ready ($target): $(du -sh "$wheels" | cut -f1) of wheels" >&2

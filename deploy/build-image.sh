@@ -37,15 +37,19 @@ if [ "$target" = api ]; then
   model_args=(--build-arg "MODEL_VERSION=$model_version" --label "io.sentiment-mlops.model.version=$model_version")
 fi
 
-flags=(--pull=never -f "$dockerfile" -t "$tag"
+flags=(-f "$dockerfile" -t "$tag"
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created"
   --build-arg "SOURCE=$source_url" "${model_args[@]}")
 # The same values as --label too: buildah reuses a cached LABEL step even when the build args it
 # expands have changed, which would leave a rebuilt image with the previous revision and date.
 flags+=(--label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision"
   --label "org.opencontainers.image.created=$created" --label "org.opencontainers.image.source=$source_url")
-# podman writes OCI images by default, and the OCI format has no HEALTHCHECK: ask for Docker's.
-[ "$engine" = podman ] && flags+=(--format docker)
+# podman: never pull (the base image is the local stand-in, no registry is reachable); it writes
+# OCI images by default, and the OCI format has no HEALTHCHECK: ask for Docker's. docker's --pull
+# is a yes/no flag: left out, it uses a local base image and pulls only a missing one.
+if [ "$engine" = podman ]; then
+  flags+=(--pull=never --format docker)
+fi
 echo "build-image: $tag (revision $revision${model_version:+, model $model_version})" >&2
 # shellcheck disable=SC2086  # CONTAINER_RUNTIME_FLAGS holds several words on purpose
 "$engine" ${CONTAINER_RUNTIME_FLAGS:-} build "${flags[@]}" .

@@ -1,19 +1,57 @@
-"""Fixtures shared by every test: project paths, the read-only shared data, free loopback ports."""
+"""Fixtures shared by every test: project paths, the read-only shared data, free loopback ports;
+and the tiers: a test without a tier marker (slow, integration, container, shared) is in the fast
+tier, which runs under the guard of :mod:`tests.hermetic`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
+from sentiment_mlops.processes import free_port
+from tests.hermetic import TIER_MARKERS, Guard
+
+__all__ = ["REPO_ROOT", "free_port", "shared_dir"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Fixtures that hand out the shared material: a test using one is in the ``shared`` tier.
+SHARED_FIXTURES = {"shared", "imdb_archive", "nasa_trace"}
 
 
 def shared_dir() -> Path:
     """The read-only shared material (``../shared`` beside the repository, or ``$SENTIMENT_SHARED_DIR``)."""
     return Path(os.environ.get("SENTIMENT_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
+
+
+_GUARD = Guard(shared_dir())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _GUARD.install()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
+
+
+def _in_fast_tier(item: pytest.Item) -> bool:
+    return not any(item.get_closest_marker(name) for name in TIER_MARKERS)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    with _GUARD.watching() if _in_fast_tier(item) else contextlib.nullcontext():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    with _GUARD.watching() if _in_fast_tier(item) else contextlib.nullcontext():
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -47,28 +85,22 @@ def nasa_trace(shared: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def small_project(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) -> Path:
     """A project folder where the real pipeline ran (no MLflow) on a 2,000-review sample per split.
 
     ``<folder>/models/model`` holds a real trained model; tests that need a model use it.
     """
-    from sentiment_mlops import data
     from sentiment_mlops.config import Paths, load_params
+    from sentiment_mlops.data.ingest import ingest
+    from sentiment_mlops.data.splits import split
     from sentiment_mlops.training import evaluate, train
 
     root = tmp_path_factory.mktemp("small-project")
     (root / "params.yaml").write_text((REPO_ROOT / "params.yaml").read_text())
     paths, params = Paths(root), load_params(root / "params.yaml")
-    data.ingest(paths, params, source=str(imdb_archive), sample=2000)
-    data.split(paths, params)
+    ingest(paths, params, source=str(imdb_archive), sample=2000)
+    split(paths, params)
     train.run(paths, params, track=False)
     evaluate.run(paths, params, track=False)
     return root

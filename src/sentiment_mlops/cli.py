@@ -37,6 +37,9 @@ app.command("stack")(stack)
 
 log = logging.getLogger("sentiment_mlops.cli")
 
+# The file dvc.yaml's ingest stage depends on (the official archive's name).
+ARCHIVE_NAME = "aclImdb_v1.tar.gz"
+
 
 class Engine(StrEnum):
     """Where batch work runs: this machine, or Apache Spark (local mode or a cluster)."""
@@ -57,7 +60,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from sentiment_mlops.batch import PredictInputError
-    from sentiment_mlops.data import DataError
+    from sentiment_mlops.data.errors import DataError
     from sentiment_mlops.model.artifact import ModelError
     from sentiment_mlops.registry.versions import GateFailedError, RegistryError
 
@@ -75,6 +78,27 @@ def _stage(name: str) -> Iterator[tuple[Paths, Params]]:
 
 
 @app.command()
+def fetch() -> None:
+    """Put the verified IMDB archive where the ingest stage reads it (data/raw/aclImdb_v1.tar.gz).
+
+    A link to $SENTIMENT_DATA_ARCHIVE when it names a local file (raw data is never copied), else
+    the official archive, downloaded once and checked against params.yaml's md5.
+    """
+    from sentiment_mlops.data.fetch import fetch_archive
+
+    with _stage("fetch") as (paths, params):
+        dest = paths.raw / ARCHIVE_NAME
+        archive = fetch_archive(paths, params).resolve()
+        if archive != dest.resolve():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            link = dest.with_name(f".{dest.name}.link")
+            link.unlink(missing_ok=True)
+            link.symlink_to(archive)
+            link.replace(dest)  # atomic: ingest never sees a missing archive
+        typer.echo(str(dest))
+
+
+@app.command()
 def ingest(
     source: Annotated[
         str | None,
@@ -88,20 +112,20 @@ def ingest(
     ] = None,
 ) -> None:
     """Fetch, verify and extract the IMDB archive into validated parquet (data/interim)."""
-    from sentiment_mlops import data
+    from sentiment_mlops.data.ingest import ingest as run_ingest
 
     with _stage("ingest") as (paths, params):
-        outputs = data.ingest(paths, params, source=source, sha256=sha256, sample=sample)
+        outputs = run_ingest(paths, params, source=source, sha256=sha256, sample=sample)
         typer.echo(" ".join(str(p) for p in outputs.values()))
 
 
 @app.command()
 def split() -> None:
     """Carve the stratified validation split out of train (data/processed)."""
-    from sentiment_mlops import data
+    from sentiment_mlops.data.splits import split as run_split
 
     with _stage("split") as (paths, params):
-        data.split(paths, params)
+        run_split(paths, params)
 
 
 @app.command()

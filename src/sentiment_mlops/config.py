@@ -7,6 +7,8 @@ paths derive from the project root, endpoints and secrets come from the environm
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 class ConfigError(ValueError):
     """A parameter file or setting is missing or invalid."""
+
+
+#: Where ``sentiment export`` writes the model, relative to the project root; what ``sentiment
+#: serve``, ``sentiment stack`` and the WSGI app load unless ``$SENTIMENT_MODEL_URI`` names another.
+DEFAULT_MODEL_URI = "models/export"
+MODEL_URI_ENV = "SENTIMENT_MODEL_URI"
+#: Where the API listens unless told otherwise (loopback: a laptop, not a network).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -72,7 +83,7 @@ class Paths:
     @cached_property
     def export_dir(self) -> Path:
         """The model exported for serving without MLflow (what the container bakes in)."""
-        return self.models / "export"
+        return self.root / DEFAULT_MODEL_URI
 
     @cached_property
     def reports(self) -> Path:
@@ -170,3 +181,46 @@ def mlflow_tracking_uri(paths: Paths | None = None) -> str:
 def mlflow_artifact_root(paths: Paths | None = None) -> str:
     """Where a local tracking store keeps artifacts (``$MLFLOW_ARTIFACT_ROOT`` overrides)."""
     return os.environ.get("MLFLOW_ARTIFACT_ROOT") or str((paths or Paths()).root / "mlartifacts")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """gunicorn's settings for the API. :meth:`from_env` is the one reader of ``GUNICORN_<NAME>``
+    (``GUNICORN_BIND``, ``GUNICORN_WORKERS``, ...); the defaults are here and nowhere else."""
+
+    bind: str = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
+    workers: int = 2
+    threads: int = 1  # 1: sync workers; more: gthread
+    timeout: int = 30  # seconds before a silent worker is restarted
+    graceful_timeout: int = 30  # seconds to finish requests on SIGTERM
+    keepalive: int = 5
+    max_requests: int = 0  # 0: never recycle a worker
+    max_requests_jitter: int = -1  # -1: a tenth of max_requests
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
+        """The settings given in ``env`` (default ``os.environ``), the defaults for the rest."""
+        env = os.environ if env is None else env
+        values: dict[str, str | int] = {}
+        for field in fields(cls):
+            name = f"GUNICORN_{field.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            if field.type in (int, "int"):
+                try:
+                    values[field.name] = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+            else:
+                values[field.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def jitter(self) -> int:
+        """``max_requests_jitter``, or a tenth of ``max_requests`` when not set."""
+        return self.max_requests // 10 if self.max_requests_jitter < 0 else self.max_requests_jitter
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as the ``GUNICORN_*`` variables :meth:`from_env` reads."""
+        return {f"GUNICORN_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.data import ingest, read_split, split
+from sentiment_mlops.data.ingest import ingest
+from sentiment_mlops.data.splits import read_split, split
 
 
 def _expected_sha256(archive: Path, shared: Path) -> str | None:

@@ -92,6 +92,7 @@ def build(base: Path, archive: Path) -> DvcProject:
     shutil.copy(REPO_ROOT / ".dvc" / "config", root / ".dvc" / "config")  # the default local remote
     project.git("add", "-A")
     project.git("commit", "-qm", "pipeline code and parameters")
+    project.run("sentiment", "fetch")  # the archive, where the ingest stage depends on it
 
     for stage in STAGES:  # one at a time, to time each; upstream stages are already up to date
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The API image, built and run for real with podman: read-only root, non-root, no numba, metrics.
+"""The API image, built and run for real with podman: read-only root, non-root, compiled kernels, metrics.
 
 Builds the context (deploy/build-context.sh) with a small model trained by the tests, so the test
 needs neither the developer's models/ nor a registry, then the image (deploy/build-image.sh), and
@@ -178,11 +178,17 @@ def test_runs_as_uid_10001_on_a_read_only_root(podman: Podman, running: Running,
     assert write.returncode != 0 and "Read-only file system" in write.stderr
 
 
-def test_scores_without_numba(podman: Podman, running: Running) -> None:
-    probe = "import importlib.util as u, sentiment_mlops.model.features as f; print(u.find_spec('numba'), f._scoring_kernels().__name__)"  # noqa: E501
+def test_scores_with_the_compiled_kernels_and_without_numba(podman: Podman, running: Running) -> None:
+    probe = "import importlib.util as u, sentiment_mlops.model.kernels as k; print(u.find_spec('numba'), k.info().module)"  # noqa: E501
     out = podman("exec", running.name, "python3", "-c", probe).stdout.split()
     assert out[0] == "None"
-    assert out[1].startswith("sentiment_mlops.model._kernels_aot_")
+    site = "/opt/venv/lib/python3.11/site-packages"
+    assert out[1].startswith(f"{site}/sentiment_mlops/model/_kernels.cpython-311")
+    status, body = http(f"{running.base_url}/version")
+    assert status == 200, body
+    kernels = json.loads(body)["kernels"]
+    assert kernels["implementation"] == "compiled" and kernels["cpu_baseline"] == "x86-64-v3"
+    assert kernels["module"] == out[1]
 
 
 def test_healthcheck_passes(podman: Podman, running: Running) -> None:

@@ -33,6 +33,7 @@ def test_push_then_pull_into_a_fresh_clone(dvc_project: DvcProject, tmp_path: Pa
     # The clone's default remote is its own (empty) folder; point it at the one pushed to.
     project.run("dvc", "remote", "modify", "--local", "local", "url", str(storage), cwd=clone)
     project.run("dvc", "pull", cwd=clone)
+    project.run("sentiment", "fetch", cwd=clone)  # the raw archive is an input, never pushed
 
     assert project.run("dvc", "status", cwd=clone).stdout.strip() == UP_TO_DATE
     repro = project.run("dvc", "repro", cwd=clone).stdout

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ import pytest
 import requests
 import yaml
 
+from sentiment_mlops.processes import Supervised, free_port
 from sentiment_mlops.workspace.monitoring import (
     KEDA_TRIGGER_QUERY,
     KEDA_TRIGGER_RECORD,
@@ -40,7 +40,6 @@ from sentiment_mlops.workspace.monitoring import (
     monitoring_paths,
     prometheus_config,
 )
-from tests.conftest import free_port
 from tests.integration.serving_server import ApiServer
 
 pytestmark = pytest.mark.integration
@@ -63,7 +62,7 @@ PREDICT = "/v1/predict"
 DRIFT_ALERTS = ("SentimentPredictionDrift", "SentimentProbabilityDrift")
 
 
-class Prometheus:
+class Prometheus(Supervised):
     """Prometheus on a free loopback port with its own TSDB, scraping ``api_target`` every second."""
 
     def __init__(self, workdir: Path, api_target: str) -> None:
@@ -75,42 +74,33 @@ class Prometheus:
         self.config_path = workdir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "prometheus.log"
-        self.argv = [
+        url = f"http://127.0.0.1:{self.port}"
+        argv = [
             "prometheus",
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
         ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Prometheus:
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_for(lambda: requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200, 60, "ready")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().__init__(
+            "prometheus",
+            argv,
+            workdir / "prometheus.log",
+            url=url,
+            ready_url=f"{url}/-/ready",
+            ready_timeout=60,
+        )
 
     def wait_for(self, condition: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.log_path.read_text()
+            assert self.exit_code() is None, self.log()
             try:
                 if condition():
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.25)
-        raise AssertionError(f"prometheus: not {what} after {timeout} s\n{self.log_path.read_text()[-3000:]}")
+        raise AssertionError(f"prometheus: not {what} after {timeout} s\n{self.log()[-3000:]}")
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"query": promql}

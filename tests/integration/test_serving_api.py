@@ -96,6 +96,39 @@ def test_malformed_input_gets_a_json_4xx(server: ApiServer, case: str) -> None:
     assert err["code"] and err["message"]
 
 
+def _chunked(body: bytes) -> Iterator[bytes]:
+    """A body sent with ``Transfer-Encoding: chunked`` (requests does so for a generator)."""
+    for start in range(0, len(body), 65536):
+        yield body[start : start + 65536]
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_every_error_is_the_same_bytes_with_and_without_a_content_length(
+    server: ApiServer, case: str
+) -> None:
+    """gunicorn hands a sized body to the fast path and a chunked one to the Flask route."""
+    body, status = MALFORMED[case]
+    headers = {"Content-Type": "application/json"}
+    sized = requests.post(f"{server.url}/v1/predict", data=body, headers=headers, timeout=30)
+    chunked = requests.post(f"{server.url}/v1/predict", data=_chunked(body), headers=headers, timeout=30)
+    assert sized.status_code == chunked.status_code == status
+    assert sized.content == chunked.content
+    assert sized.headers["Content-Type"] == chunked.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("case", ["invalid utf-8", "not json", "nested 100k deep", "NaN", "10 MB body"])
+def test_v2_infer_and_v1_predict_refuse_a_body_with_the_same_bytes(server: ApiServer, case: str) -> None:
+    body, status = MALFORMED[case]
+    headers = {"Content-Type": "application/json"}
+    v1 = requests.post(f"{server.url}/v1/predict", data=body, headers=headers, timeout=30)
+    v2 = requests.post(f"{server.url}/v2/models/sentiment/infer", data=body, headers=headers, timeout=30)
+    v2_chunked = requests.post(
+        f"{server.url}/v2/models/sentiment/infer", data=_chunked(body), headers=headers, timeout=30
+    )
+    assert v1.status_code == v2.status_code == v2_chunked.status_code == status
+    assert v1.content == v2.content == v2_chunked.content
+
+
 def test_wrong_content_type_unknown_route_and_method(server: ApiServer) -> None:
     r = requests.post(f"{server.url}/v1/predict", data="text=hello", timeout=10)
     assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"

@@ -64,8 +64,8 @@ class Stack:
                 try:
                     if requests.get(url, timeout=2).status_code == 200:
                         del pending[name]
-                except requests.ConnectionError:
-                    pass
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # not listening yet, or too busy starting to answer in time: ask again
             time.sleep(0.5)
         assert not pending, f"not ready after {READY_TIMEOUT} s: {sorted(pending)}"
         while "ready:\n" not in self.lines and time.monotonic() < deadline:

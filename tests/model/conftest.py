@@ -15,11 +15,11 @@ from sentiment_mlops.model.artifact import SentimentModel
 @pytest.fixture(scope="session")
 def full_data(tmp_path_factory: pytest.TempPathFactory, imdb_archive: Path) -> Path:
     """A project folder with the whole archive ingested (``data/interim/{train,test,unsup}.parquet``)."""
-    from sentiment_mlops import data
     from sentiment_mlops.config import Params, Paths
+    from sentiment_mlops.data.ingest import ingest
 
     root = tmp_path_factory.mktemp("full-data")
-    data.ingest(Paths(root), Params(), source=str(imdb_archive))
+    ingest(Paths(root), Params(), source=str(imdb_archive))
     return root
 
 

@@ -18,7 +18,7 @@ from sentiment_mlops.cli import app
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.spark.scoring import predict_dataset
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.shared]
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ def test_ingest_missing_source(project: Path) -> None:
     assert not (project / "data").exists()
 
 
-def test_ingest_bad_checksum(project: Path, imdb_archive: Path) -> None:
-    code, _, err = _run("ingest", "--source", str(imdb_archive), "--sha256", "0" * 64)
+def test_ingest_bad_checksum(project: Path, corpus_archive: Path) -> None:
+    code, _, err = _run("ingest", "--source", str(corpus_archive), "--sha256", "0" * 64)
     assert code == 2
     assert err.startswith("error: ingest: checksum mismatch") and "0" * 64 in err
     assert not (project / "data" / "interim").exists()

@@ -98,3 +98,29 @@ def test_mlflow_settings_from_environment(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", str(tmp_path / "elsewhere"))
     assert mlflow_tracking_uri(paths) == "http://127.0.0.1:5000"
     assert mlflow_artifact_root(paths) == str(tmp_path / "elsewhere")
+
+
+def test_server_settings_come_from_gunicorn_variables_with_one_set_of_defaults() -> None:
+    from sentiment_mlops.config import ServerSettings
+
+    defaults = ServerSettings.from_env({})
+    assert defaults == ServerSettings()
+    assert defaults.jitter == 0  # no recycling, no jitter
+    given = ServerSettings.from_env(
+        {"GUNICORN_WORKERS": "4", "GUNICORN_MAX_REQUESTS": "1000", "GUNICORN_BIND": ""}
+    )
+    assert (given.workers, given.max_requests, given.jitter, given.bind) == (4, 1000, 100, defaults.bind)
+    assert ServerSettings.from_env(given.to_env()) == given  # what serve and the stack hand to gunicorn
+
+
+def test_a_bad_gunicorn_variable_is_named() -> None:
+    from sentiment_mlops.config import ConfigError, ServerSettings
+
+    with pytest.raises(ConfigError, match="GUNICORN_TIMEOUT must be an integer, got 'soon'"):
+        ServerSettings.from_env({"GUNICORN_TIMEOUT": "soon"})
+
+
+def test_the_export_folder_is_the_default_model_uri(tmp_path: Path) -> None:
+    from sentiment_mlops.config import DEFAULT_MODEL_URI
+
+    assert Paths(tmp_path).export_dir == tmp_path / DEFAULT_MODEL_URI

@@ -60,6 +60,7 @@ def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration  # runs hadolint
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_dockerfile_is_hadolint_clean(dockerfile: Path) -> None:
     out = hadolint(dockerfile)
@@ -83,6 +84,7 @@ def test_dockerfile_passes_the_review_checks(dockerfile: Path) -> None:
     ],
     ids=["latest", "untagged", "root", "no-user", "no-healthcheck", "copy-everything"],
 )
+@pytest.mark.integration  # runs hadolint
 def test_a_broken_dockerfile_fails(change, hadolint_rule: str | None, problem: str, tmp_path: Path) -> None:
     original = DOCKERFILE.read_text()
     broken = change(original)

@@ -12,6 +12,7 @@ import pytest
 
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.training.evaluate import compute_metrics, expected_calibration_error, write_plot_data
+from tests.unit.conftest import SPLIT_REVIEWS
 
 METRIC_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"}
 
@@ -87,7 +88,7 @@ def test_evaluate_stage_outputs(small_project: Path) -> None:
     assert all(isinstance(v, float) for v in metrics.values())
     model = SentimentModel.load(small_project / "models" / "model")
     test = pd.read_parquet(small_project / "data" / "processed" / "test.parquet")
-    assert len(test) == metrics["reviews"] == 2000
+    assert len(test) == metrics["reviews"] == SPLIT_REVIEWS
     y = test["label"].to_numpy(np.int64)
     again = compute_metrics(y, model.predict_proba(test["text"].tolist()), bins=10)
     for key in METRIC_KEYS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from collections import Counter
 from pathlib import Path
@@ -49,3 +50,10 @@ def test_every_shared_schema_has_a_pinned_source(fetch: ModuleType, shared: Path
     for url in sources.values():
         assert url.startswith("https://raw.githubusercontent.com/")
         assert any(len(part) == 40 for part in url.split("/")), f"{url} is not pinned to a commit"
+
+
+def test_every_shared_schema_matches_its_pinned_checksum(fetch: ModuleType, shared: Path) -> None:
+    digests = fetch.schema_sha256()
+    assert set(digests) == set(fetch.schema_files())
+    for relative, digest in digests.items():
+        assert hashlib.sha256((shared / relative).read_bytes()).hexdigest() == digest, relative

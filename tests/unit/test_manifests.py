@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
 from tests.conftest import REPO_ROOT, shared_dir
+
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 
 DEPLOY = REPO_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -61,11 +64,13 @@ Obj = dict[str, Any]
 
 @functools.cache
 def kubectl() -> str:
-    path = shutil.which("kubectl")
+    # The locked kubectl wheel in this virtualenv (`make setup`), else one on PATH.
+    local = Path(sys.executable).parent / "kubectl"
+    path = str(local) if local.is_file() else shutil.which("kubectl")
     if path is None:
         pytest.fail(
             "kubectl not found on PATH: the manifest tests render overlays with `kubectl kustomize` "
-            "(kubectl >= 1.27, kustomize v5). Install kubectl and rerun."
+            "(kubectl >= 1.27, kustomize v5): run `make setup`, which installs it from uv.lock."
         )
     return path
 

@@ -13,6 +13,7 @@ from scipy.sparse import csr_matrix
 from sentiment_mlops.config import Params, load_params
 from sentiment_mlops.model.artifact import SentimentModel, sigmoid
 from sentiment_mlops.training import train
+from tests.unit.conftest import SPLIT_REVIEWS
 
 N_FEATURES = 1 << 10
 S, R, T, POS_ONLY, NEG_ONLY, RARE = 3, 7, 11, 20, 21, 30
@@ -112,7 +113,7 @@ def test_search_covers_the_grid_best_first() -> None:
 
 
 def test_run_writes_model_card_and_report(small_project: Path) -> None:
-    """The train stage on a real 2,000-review sample (the shared session fixture)."""
+    """The train stage on the test corpus (the session fixture of tests/unit/conftest.py)."""
     params = load_params(small_project / "params.yaml")
     model = SentimentModel.load(small_project / "models" / "model")
     report = json.loads((small_project / "reports" / "train.json").read_text())
@@ -122,15 +123,15 @@ def test_run_writes_model_card_and_report(small_project: Path) -> None:
     assert len(report["search"]) == len(grid.C) * len(grid.beta) * len(grid.nb_alpha)
     assert model.card["chosen"] == {k: chosen[k] for k in ("C", "nb_alpha", "beta")}
     assert model.card["validation"]["accuracy"] == chosen["accuracy"]
-    assert chosen["accuracy"] > 0.75  # 1,600 training reviews are enough for a real signal
+    assert chosen["accuracy"] > 0.75  # the corpus has a real, learnable signal
     digest = hashlib.sha256()
     for name in ("train.parquet", "validation.parquet"):
         digest.update((small_project / "data" / "processed" / name).read_bytes())
     assert model.card["training_data_sha256"] == digest.hexdigest()
-    assert model.card["training_reviews"] == 2000  # refit on train + validation
+    assert model.card["training_reviews"] == SPLIT_REVIEWS  # refit on train + validation
     assert model.card["params"]["features"] == params.features.model_dump()
     assert model.version == hashlib.sha256(model.weights.tobytes()).hexdigest()[:12]
     baseline = model.card["baseline"]
-    assert baseline["reviews"] == 2000 and 0.0 < baseline["positive_share"] < 1.0
+    assert baseline["reviews"] == SPLIT_REVIEWS and 0.0 < baseline["positive_share"] < 1.0
     assert sum(baseline["probability_histogram"]) == pytest.approx(1.0, abs=1e-4)
     assert model.card["weights_nonzero"] == int(np.count_nonzero(model.weights))

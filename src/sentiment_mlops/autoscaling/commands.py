@@ -73,7 +73,8 @@ def simulate(
     param: ParamOpt = None,
 ) -> None:
     """Replay TRACE through reactive, predictive and static-peak scaling; write summary.json, table, plot."""
-    from sentiment_mlops.autoscaling.simulator import run_simulation, write_reports
+    from sentiment_mlops.autoscaling.report import write_reports
+    from sentiment_mlops.autoscaling.simulator import run_simulation
 
     data, cfg = _load(trace, no_outages, param)
     if len(data.values) < cfg.min_history_minutes + cfg.horizon_minutes:
@@ -119,13 +120,14 @@ def scaler(
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "0.0.0.0",
 ) -> None:
     """Serve KEDA's external scaler (gRPC, with grpc.health.v1) and its own /metrics."""
-    from sentiment_mlops.autoscaling.config import AutoscalingParams, load_autoscaling
+    from sentiment_mlops.autoscaling.config import load_autoscaling
     from sentiment_mlops.autoscaling.scaler import serve
 
     try:
+        # params.yaml's autoscaling section (the image ships it, $SENTIMENT_HOME finds it); never
+        # the code defaults, which are not what the simulator evaluated. Trigger metadata overrides.
         cfg = load_autoscaling()
     except ConfigError as exc:
-        # The container has no params.yaml: the defaults apply, trigger metadata overrides them.
-        log.info("using default autoscaling parameters (%s)", exc)
-        cfg = AutoscalingParams.model_validate({})
+        raise _fail(f"autoscale scaler: {exc}") from exc
+    log.info("autoscaling parameters from %s", Paths().params_file)
     serve(cfg, host=host, port=port, metrics_port=metrics_port)

@@ -16,28 +16,54 @@ log = logging.getLogger(__name__)
 
 
 class AutoscalingParams(BaseModel):
-    """The simulated Deployment, the HPA/KEDA model and the forecaster's settings."""
+    """The simulated Deployment, the HPA/KEDA model and the forecaster's settings.
+
+    params.yaml is the source of every value. The defaults below apply only where no params.yaml
+    is found (the scaler then falls back to them); a test keeps them equal to params.yaml, and
+    another keeps the deployed ScaledObject's numbers equal to what these parameters derive.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Capacity: one pod (2 workers, one core) serves this many single-review requests/s, budgeted
-    # from the serving benchmark (reports/bench/serve.json, key "rps").
+    # Scaling is on scoring work, in single-review equivalents (SRE): a request costs
+    # request_cost, each review in it review_cost, so a one-review request is 1 SRE and a
+    # 100-review batch about 17 (reports/bench/serve.json: rps against batch_rps; see
+    # measured_costs). KEDA's query weighs the request and review counters the same way.
+    request_cost: float = Field(0.836, ge=0)
+    review_cost: float = Field(0.164, gt=0)
+    # Capacity: one pod (2 workers, one core) does this many SRE/s, budgeted from the serving
+    # benchmark (single-review requests/s, key "rps"; one such request is one SRE).
     pod_capacity_rps: float = Field(2000.0, gt=0)
     target_utilisation: float = Field(0.7, gt=0, le=1)
     # The predictive trigger provisions for an upper quantile, which already holds the
     # headroom for noise, so its per-pod target may sit closer to capacity.
     predictive_target_utilisation: float = Field(0.9, gt=0, le=1)
-    # The trace is scaled so its busiest minute needs this many pods at the target utilisation.
-    peak_pods: float = Field(16.0, gt=0)
-    min_replicas: int = Field(1, ge=1)
-    max_replicas: int = Field(30, ge=1)
+    # The demand, independent of any target: the trace is scaled so its busiest minute is this
+    # many pods' full capacity. (Scaling it by a target would move the demand with the target
+    # and hide the trade-off between headroom and cost.)
+    peak_demand_pods: float = Field(11.2, gt=0)
+    # Reviews per request in the trace (the NASA trace counts requests only): its requests are
+    # read as this much scoring work each, request_cost + review_cost * reviews_per_request.
+    reviews_per_request: float = Field(1.0, ge=1)
+    # Reactive targets swept at the same demand, to compare policies at equal replica-hours.
+    sweep_target_utilisations: list[float] = Field(
+        default_factory=lambda: [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]
+    )
+    # KEDA's fallback and the scaler outage the simulator replays in the busiest hour.
+    polling_interval_s: int = Field(15, ge=1)
+    fallback_failure_threshold: int = Field(3, ge=1)
+    fallback_replicas: int = Field(6, ge=1)
+    fallback_behavior: str = Field("currentReplicasIfHigher", pattern="^(static|currentReplicasIfHigher)$")
+    scaler_outage_minutes: int = Field(60, ge=1)
+    min_replicas: int = Field(2, ge=1)
+    max_replicas: int = Field(20, ge=1)
     # HPA / KEDA model.
     startup_delay_s: int = Field(90, ge=0)
     sync_period_s: int = Field(15, ge=1)
     tolerance: float = Field(0.1, ge=0, lt=1)
     scale_down_stabilisation_s: int = Field(300, ge=0)
-    scale_down_percent: float = Field(100.0, gt=0, le=100)
-    scale_down_period_s: int = Field(15, ge=1)
+    scale_down_percent: float = Field(25.0, gt=0, le=100)
+    scale_down_period_s: int = Field(60, ge=1)
     # Forecaster.
     horizon_minutes: int = Field(5, ge=1, le=360)
     quantile: float = Field(0.9, gt=0.5, lt=1)
@@ -62,8 +88,13 @@ class AutoscalingParams(BaseModel):
 
     @property
     def target_rps_per_pod(self) -> float:
-        """The per-pod request rate KEDA aims for (``AverageValue`` target)."""
+        """The per-pod scoring work (SRE/s) KEDA aims for (``AverageValue`` target)."""
         return self.pod_capacity_rps * self.target_utilisation
+
+    @property
+    def work_per_request(self) -> float:
+        """Scoring work (SRE) of one request of the trace."""
+        return self.request_cost + self.review_cost * self.reviews_per_request
 
     @property
     def predictive_target_rps_per_pod(self) -> float:
@@ -77,6 +108,34 @@ class AutoscalingParams(BaseModel):
     @property
     def fit_window_minutes(self) -> int:
         return math.ceil(self.fit_window_days * 1440)
+
+
+#: The scoring routes: the JSON API, the web form and the Open Inference Protocol's infer.
+SCORING_ENDPOINTS = "/v1/predict|/predict|/v2/models/.+/infer"
+
+
+def scoring_work_query(cfg: AutoscalingParams, window: str = "1m", job: str = "sentiment-api") -> str:
+    """PromQL for the scoring work in SRE/s: requests and reviews weighted by their cost.
+
+    The KEDA triggers, the predictive scaler's default and the recording rule
+    ``sentiment:scoring_work:rate1m`` are this expression (tests hold them to it).
+    """
+    requests = f'sum(rate(app_request_count_total{{job="{job}",endpoint=~"{SCORING_ENDPOINTS}"}}[{window}]))'
+    reviews = f'sum(rate(model_prediction_count_total{{job="{job}"}}[{window}]))'
+    return f"{requests} * {cfg.request_cost:g} + {reviews} * {cfg.review_cost:g}"
+
+
+def measured_costs(bench_file: Path) -> tuple[float, float]:
+    """(request_cost, review_cost) from the serving benchmark: single requests against batches.
+
+    A single-review request takes 1/rps, a batch of n reviews 1/batch_rps (same server, same
+    workers): solving request + review = 1 and request + n * review = rps / batch_rps, in SRE.
+    """
+    bench = json.loads(bench_file.read_text(encoding="utf-8"))
+    ratio = float(bench["rps"]) / float(bench["batch_rps"])
+    n = float(bench["batch_size"])
+    review = (ratio - 1) / (n - 1)
+    return 1 - review, review
 
 
 def parse_autoscaling(raw: dict[str, Any]) -> AutoscalingParams:

@@ -1,4 +1,4 @@
-"""KEDA external scaler (gRPC ``externalscaler.ExternalScaler``) serving request-rate forecasts.
+"""KEDA external scaler (gRPC ``externalscaler.ExternalScaler``) serving scoring-work forecasts.
 
 KEDA calls ``GetMetrics`` every polling interval; the scaler reads the trigger's query from
 Prometheus (``query_range``), fits the forecaster on a schedule (a background thread refits
@@ -10,13 +10,15 @@ the observed rate (never zero: the last known positive rate, else one pod's targ
 warning log line and ``predictive_scaler_fallback_total{reason}``.
 
 Trigger metadata (all strings): ``serverAddress`` (Prometheus URL; ``$PROMETHEUS_URL`` if absent),
-``query`` (one series, requests/s), ``step`` (seconds, default 60), ``horizon`` (minutes),
-``quantile``, ``targetPerPod`` (requests/s), ``historyDays``, ``refitMinutes``,
+``query`` (one series; default: the scoring work in single-review equivalents/s,
+:func:`.config.scoring_work_query`), ``step`` (seconds, default 60), ``horizon`` (minutes),
+``quantile``, ``targetPerPod`` (in the query's unit), ``historyDays``, ``refitMinutes``,
 ``activationThreshold`` (default 0), ``streamIntervalSeconds`` (default 30).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -25,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -35,7 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentiment_mlops.autoscaling import forecaster as fc
-from sentiment_mlops.autoscaling.config import AutoscalingParams
+from sentiment_mlops.autoscaling.config import AutoscalingParams, scoring_work_query
 from sentiment_mlops.autoscaling.prometheus import PrometheusClient, PrometheusError
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2 as pb
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2_grpc as pb_grpc
@@ -78,6 +80,7 @@ def parse_metadata(raw: dict[str, str], cfg: AutoscalingParams) -> TriggerMetada
     """Trigger metadata over defaults from the ``autoscaling`` parameters and ``$PROMETHEUS_URL``."""
     merged: dict[str, Any] = {
         "serverAddress": os.environ.get("PROMETHEUS_URL", ""),
+        "query": scoring_work_query(cfg),
         "horizon": cfg.horizon_minutes,
         "quantile": cfg.quantile,
         "targetPerPod": cfg.predictive_target_rps_per_pod,
@@ -126,6 +129,16 @@ class ScalerMetrics:
             self.fallback.labels(reason=reason)
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """A fitted forecaster and the time its step 0 stands for, published together as one object so
+    a reader never pairs a new model with an old origin."""
+
+    model: fc.FittedModel
+    origin: float
+    fitted_at: float
+
+
 @dataclass
 class _Entry:
     """One trigger's cached fit; absolute step k is time ``origin + k * step``."""
@@ -133,19 +146,32 @@ class _Entry:
     meta: TriggerMetadata
     name: str
     namespace: str
-    model: fc.FittedModel | None = None
-    origin: float = 0.0
-    fitted_at: float = 0.0
+    fit: _Fit | None = None
     failure: str | None = None  # why the last fit failed (fallback reason)
+    last_used: float = 0.0  # monotonic time of the last call from KEDA, for eviction
+    # One fit at a time per trigger: concurrent first calls wait for it instead of all fitting.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+
+# A trigger KEDA has not asked about for this long belongs to a deleted (or changed) ScaledObject:
+# KEDA polls every active trigger each pollingInterval (30 s by default).
+EVICT_AFTER_S = 15 * 60
 
 
 class PredictiveScaler(pb_grpc.ExternalScalerServicer):
     """KEDA's ExternalScaler: forecasts from Prometheus history, cached fits, safe fallbacks."""
 
-    def __init__(self, cfg: AutoscalingParams, metrics: ScalerMetrics, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        cfg: AutoscalingParams,
+        metrics: ScalerMetrics,
+        timeout: float = 5.0,
+        evict_after_s: float = EVICT_AFTER_S,
+    ) -> None:
         self.cfg = cfg
         self.metrics = metrics
         self.timeout = timeout
+        self.evict_after_s = evict_after_s
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str, TriggerMetadata], _Entry] = {}
@@ -178,10 +204,33 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry(meta=meta, name=ref.name, namespace=ref.namespace)
+            entry.last_used = time.monotonic()
         return entry
 
+    def evict_idle(self) -> list[tuple[str, str]]:
+        """Forget triggers KEDA stopped asking about (ScaledObject deleted or its metadata changed),
+        with their gauge series; return the ``(namespace, name)`` pairs no entry is left for."""
+        cutoff = time.monotonic() - self.evict_after_s
+        with self._lock:
+            before = {(e.namespace, e.name) for e in self._entries.values()}
+            for key in [k for k, e in self._entries.items() if e.last_used < cutoff]:
+                del self._entries[key]
+            gone = sorted(before - {(e.namespace, e.name) for e in self._entries.values()})
+            for pair in gone:
+                self._last_observed.pop(pair, None)
+        for namespace, name in gone:
+            log.info("%s/%s: no call from KEDA for %.0f s, forgotten", namespace, name, self.evict_after_s)
+            for gauge in (self.metrics.forecast, self.metrics.observed):
+                with contextlib.suppress(KeyError):  # never answered: no series to remove
+                    gauge.remove(name, namespace)
+        return gone
+
     def refit(self, entry: _Entry) -> None:
-        """Fit on the trigger's history; on failure keep the reason for the fallback counter."""
+        """Fit on the trigger's history (one fit per trigger at a time); on failure keep the reason."""
+        with entry.lock:
+            self._refit_locked(entry)
+
+    def _refit_locked(self, entry: _Entry) -> None:
         meta = entry.meta
         settings = self._settings(meta)
         horizon = max(1, math.ceil(meta.horizon * 60 / meta.step))
@@ -215,7 +264,8 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
             return
         self.metrics.fit_duration.observe(time.perf_counter() - began)
         self.metrics.fits.labels(outcome="success").inc()
-        entry.model, entry.origin, entry.fitted_at, entry.failure = model, first, time.time(), None
+        entry.fit = _Fit(model, first, time.time())  # one assignment: readers see old or new, whole
+        entry.failure = None
         log.info(
             "fitted %s/%s on %d steps (z_upper=%.3f, %s)",
             entry.namespace,
@@ -227,12 +277,18 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
 
     def refit_due(self) -> None:
         """Refit every trigger whose fit is older than its ``refitMinutes`` (called by the scheduler)."""
+        self.evict_idle()
         with self._lock:
             entries = list(self._entries.values())
         now = time.time()
         for entry in entries:
-            if now - entry.fitted_at >= entry.meta.refit_minutes * 60:
-                self.refit(entry)
+            fitted_at = entry.fit.fitted_at if entry.fit else 0.0
+            # A fit already under way (a first call's) is not started twice.
+            if now - fitted_at >= entry.meta.refit_minutes * 60 and entry.lock.acquire(blocking=False):
+                try:
+                    self._refit_locked(entry)
+                finally:
+                    entry.lock.release()
 
     # --- answers -------------------------------------------------------------------------
 
@@ -256,8 +312,12 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
         entry = self._entry(ref)
         meta = entry.meta
         labels = {"scaledobject": ref.name, "namespace": ref.namespace}
-        if entry.model is None and entry.failure is None:
-            self.refit(entry)  # first call for this trigger: fit now, the scheduler takes over
+        if entry.fit is None and entry.failure is None:
+            # First call for this trigger: fit now, the scheduler takes over. Concurrent first
+            # calls wait on the trigger's lock, then use that one fit.
+            with entry.lock:
+                if entry.fit is None and entry.failure is None:
+                    self._refit_locked(entry)
         settings = self._settings(meta)
         now = math.floor(time.time() / meta.step) * meta.step
         client = PrometheusClient(meta.server_address, timeout=self.timeout)
@@ -274,17 +334,17 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
         self.metrics.observed.labels(**labels).set(observed)
         if observed > 0:
             self._last_observed[(ref.namespace, ref.name)] = observed
-        model = entry.model
-        if model is None:
+        fit = entry.fit  # read once: model and origin belong together
+        if fit is None:
             value = self._fallback(entry, entry.failure or "short_history", observed)
         else:
             recent = np.zeros(settings.level_window)
             if len(ts):
                 idx = np.round((ts - (now - (settings.level_window - 1) * meta.step)) / meta.step).astype(int)
                 recent[idx] = values
-            t = round((now - entry.origin) / meta.step) + 1
+            t = round((now - fit.origin) / meta.step) + 1
             try:
-                value = fc.predict_from(model, t, recent).upper
+                value = fc.predict_from(fit.model, t, recent).upper
             except IndexError:  # refits stalled past the cached path
                 value = self._fallback(entry, entry.failure or "fit_failed", observed)
         self.metrics.forecast.labels(**labels).set(value)

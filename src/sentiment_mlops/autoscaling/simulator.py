@@ -10,7 +10,15 @@ Modelled (Kubernetes HPA v2 defaults, KEDA external metrics):
   and at most ``scale_down_percent`` % of the pods per ``scale_down_period_s`` (100 % per 15 s is
   the HPA default; the deployed ScaledObject uses 25 % per 60 s);
 * a new pod serves after ``startup_delay_s``; a removed pod stops at once (pending ones first);
-* replicas stay within ``[min_replicas, max_replicas]``.
+* replicas stay within ``[min_replicas, max_replicas]``;
+* a failing trigger (``failing``): for its first ``fallback_failure_threshold`` polls KEDA gives
+  the HPA no metric for it, and the HPA then only scales up on the others, never down; after
+  that KEDA's fallback answers for it: ``currentReplicasIfHigher`` asks for
+  ``max(current, fallback_replicas)``, ``static`` sets the Deployment to exactly
+  ``fallback_replicas`` whatever the other triggers ask for (kedacore/keda issue 6659).
+
+Demand and capacity are scoring work in single-review equivalents per second (SRE/s, see
+:mod:`.config`); the trace's requests are converted with ``work_per_request``.
 
 A trigger's metric for minute ``m`` is what KEDA can read during that minute: the reactive
 trigger sees the rate of minute ``m - 1`` (``rate(...[1m])``), the predictive one the
@@ -19,11 +27,9 @@ forecast made from minutes ``< m`` for minute ``m - 1 + horizon``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,11 +55,29 @@ def _desired(value: float, target: float, current: int, tolerance: float) -> int
     return math.ceil(value / target - 1e-9)
 
 
-def run_hpa(
-    metrics: list[np.ndarray], cfg: AutoscalingParams, targets: list[float] | None = None
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Drive the HPA with per-minute trigger metrics (rps) and their per-pod targets.
+def _trigger_desired(
+    value: float, goal: float, current: int, failed_polls: int, cfg: AutoscalingParams
+) -> tuple[int, bool]:
+    """One trigger's replica count, and whether KEDA's static fallback pins the Deployment."""
+    if failed_polls == 0:
+        return _desired(value, goal, current, cfg.tolerance), False
+    threshold = math.ceil(cfg.fallback_failure_threshold * cfg.polling_interval_s / cfg.sync_period_s)
+    if failed_polls <= threshold:
+        return current, False  # no metric yet: the HPA never scales down on a missing metric
+    if cfg.fallback_behavior == "static":
+        return cfg.fallback_replicas, True
+    return max(current, cfg.fallback_replicas), False
 
+
+def run_hpa(
+    metrics: list[np.ndarray],
+    cfg: AutoscalingParams,
+    targets: list[float] | None = None,
+    failing: list[np.ndarray | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Drive the HPA with per-minute trigger metrics (SRE/s) and their per-pod targets.
+
+    ``failing`` holds, per trigger, a per-minute mask of the minutes its source is down (or None).
     Returns per-tick replicas, per-tick ready pods and the number of scaling events.
     """
     if 60 % cfg.sync_period_s:
@@ -61,6 +85,11 @@ def run_hpa(
     per_minute = 60 // cfg.sync_period_s
     minutes = len(metrics[0])
     goals = targets or [cfg.target_rps_per_pod] * len(metrics)
+    down = [
+        np.zeros(minutes, bool) if m is None else np.asarray(m, bool)
+        for m in failing or [None] * len(metrics)
+    ]
+    failed_polls = [0] * len(metrics)
     ticks = minutes * per_minute
     replicas = np.empty(ticks, dtype=np.int32)
     ready = np.empty(ticks, dtype=np.int32)
@@ -74,11 +103,15 @@ def run_hpa(
     window = cfg.scale_down_stabilisation_s
     for k in range(ticks):
         now = float(k * cfg.sync_period_s)
-        column = stack[:, k // per_minute]
-        desired = max(
-            _desired(float(v), g, current, cfg.tolerance) for v, g in zip(column, goals, strict=True)
-        )
-        desired = min(max(desired, cfg.min_replicas), cfg.max_replicas)
+        minute = k // per_minute
+        column = stack[:, minute]
+        failed_polls = [n + 1 if mask[minute] else 0 for n, mask in zip(failed_polls, down, strict=True)]
+        answers = [
+            _trigger_desired(float(v), g, current, n, cfg)
+            for v, g, n in zip(column, goals, failed_polls, strict=True)
+        ]
+        desired = min(max(*(a for a, _ in answers), cfg.min_replicas), cfg.max_replicas)
+        pinned = any(p for _, p in answers)
         recs.append((now, desired))
         while recs[0][0] <= now - window:
             recs.popleft()
@@ -92,6 +125,8 @@ def run_hpa(
             desired = max(desired, math.floor(start * (1 - cfg.scale_down_percent / 100) + 1e-9))
         elif desired > current:
             desired = min(desired, max(2 * current, current + 4))
+        if pinned:  # KEDA's static fallback sets the Deployment's scale itself
+            desired = min(max(cfg.fallback_replicas, cfg.min_replicas), cfg.max_replicas)
         if desired > current:
             pods.extend([now + cfg.startup_delay_s] * (desired - current))
         elif desired < current:
@@ -188,18 +223,20 @@ def forecast_settings(cfg: AutoscalingParams) -> ForecastSettings:
     )
 
 
-def scale_to_rps(counts: np.ndarray, cfg: AutoscalingParams) -> tuple[np.ndarray, float]:
-    """Requests/minute -> requests/s, scaled so the busiest minute needs ``peak_pods`` pods."""
-    peak = float(counts.max()) / 60
+def scale_demand(counts: np.ndarray, cfg: AutoscalingParams) -> tuple[np.ndarray, float]:
+    """Requests/minute -> scoring work (SRE/s), scaled so the busiest minute is ``peak_demand_pods``
+    pods' full capacity. No target enters: the demand stays put when a target changes."""
+    work = counts / 60 * cfg.work_per_request
+    peak = float(work.max())
     if peak <= 0:
         raise ValueError("the trace holds no requests")
-    factor = cfg.peak_pods * cfg.target_rps_per_pod / peak
-    return counts / 60 * factor, factor
+    factor = cfg.peak_demand_pods * cfg.pod_capacity_rps / peak
+    return work * factor, factor
 
 
 def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) -> dict[str, Any]:
     """Walk-forward forecasts, every policy, and the summary (full trace and held-out days)."""
-    demand, factor = scale_to_rps(trace.values, cfg)
+    demand, factor = scale_demand(trace.values, cfg)
     settings = forecast_settings(cfg)
     wf = walk_forward(demand, settings, cfg.horizon_minutes, cfg.refit_minutes, progress=progress)
     runs = simulate_policies(demand, wf.upper, cfg)
@@ -220,6 +257,11 @@ def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) 
     heldout_mask[:heldout_from] = False
     reactive, predictive = policies["reactive"], policies["predictive"]
     index = trace.counts.index
+    from sentiment_mlops.autoscaling import scenarios
+
+    sweep = scenarios.sweep_reactive(demand, cfg)
+    outage = scenarios.simulate_outage(demand, wf.upper, cfg)
+    outage["start"] = str(index[outage["start_minute"]])
     return {
         "trace": {
             "start": str(index[0]),
@@ -227,8 +269,8 @@ def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) 
             "minutes": len(demand),
             "outage_minutes": int(trace.outage.sum()),
             "requests": float(trace.values.sum()),
-            "rate_scale_factor": factor,
-            "peak_demand_rps": float(demand.max()),
+            "work_scale_factor": factor,
+            "peak_demand_sre_per_s": float(demand.max()),
             "heldout_from": str(index[min(heldout_from, len(index) - 1)]),
         },
         "params": cfg.model_dump(),
@@ -244,6 +286,9 @@ def run_simulation(trace: Trace, cfg: AutoscalingParams, progress: bool = True) 
                 else {}
             ),
         },
+        "sweep": sweep,
+        "equal_cost": scenarios.equal_cost_comparison(sweep, predictive),
+        "scaler_outage": outage,
         "forecast": {
             "horizon_minutes": cfg.horizon_minutes,
             "fits": wf.fits,
@@ -265,103 +310,3 @@ def _compare(reactive: dict[str, Any], predictive: dict[str, Any], suffix: str) 
 
 def _reduction(before: float, after: float) -> float | None:
     return None if before == 0 else 1 - after / before
-
-
-def write_reports(result: dict[str, Any], out: Path, cfg: AutoscalingParams) -> dict[str, Path]:
-    """summary.json, table.md and simulation.png under ``out`` (each written atomically)."""
-    out.mkdir(parents=True, exist_ok=True)
-    series = result.pop("_series")
-    paths = {"summary": out / "summary.json", "table": out / "table.md", "plot": out / "simulation.png"}
-    _atomic_text(paths["summary"], json.dumps(result, indent=2, sort_keys=False) + "\n")
-    _atomic_text(paths["table"], render_table(result))
-    tmp = paths["plot"].with_suffix(".tmp.png")
-    plot(series, cfg, tmp)
-    tmp.replace(paths["plot"])
-    result["_series"] = series
-    return paths
-
-
-def render_table(result: dict[str, Any]) -> str:
-    """A markdown table of the per-policy figures and the forecast errors."""
-    lines = [
-        "| policy | under-provisioned min | requests over capacity | replica-hours | scaling events "
-        "| mean utilisation |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, p in result["policies"].items():
-        lines.append(
-            f"| {name} | {p['underprovisioned_minutes']} | {p['requests_over_capacity']:.0f} "
-            f"| {p['replica_hours']:.1f} | {p['scaling_events']} | {p['mean_utilisation']:.2f} |"
-        )
-    lines += ["", f"Forecast errors at {result['forecast']['horizon_minutes']} min (walk-forward):", ""]
-    lines += ["| forecaster | sMAPE % | MAPE % |", "| --- | ---: | ---: |"]
-    for name in ("holt_winters", "seasonal_naive", "last_value"):
-        e = result["forecast"]["errors"][name]
-        lines.append(f"| {name} | {e['smape']:.1f} | {e['mape']:.1f} |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(series: dict[str, Any], cfg: AutoscalingParams, path: Path) -> None:
-    """Demand vs ready capacity and replicas on the busiest day, and daily under-provisioning."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    demand: np.ndarray = series["demand"]
-    runs: dict[str, PolicyRun] = series["runs"]
-    index = series["index"]
-    per_minute = 60 // cfg.sync_period_s
-    peak = int(demand.argmax())
-    lo, hi = max(peak - 720, 0), min(peak + 720, len(demand))
-    t = index[lo:hi]
-    fig, axes = plt.subplots(3, 1, figsize=(12, 11))
-    ax = axes[0]
-    ax.plot(t, demand[lo:hi], color="black", lw=0.7, label="demand (req/s)")
-    for name, colour in (("reactive", "tab:red"), ("predictive", "tab:blue")):
-        cap = runs[name].ready.reshape(-1, per_minute).mean(axis=1) * cfg.pod_capacity_rps
-        ax.plot(t, cap[lo:hi], color=colour, lw=1, label=f"{name}: ready capacity")
-    ax.set_ylabel("requests/s")
-    ax.set_title("Busiest day: demand and ready capacity")
-    ax.legend(loc="upper left")
-    ax = axes[1]
-    for name, colour in (("reactive", "tab:red"), ("predictive", "tab:blue")):
-        rep = runs[name].replicas.reshape(-1, per_minute).max(axis=1)
-        ax.step(t, rep[lo:hi], where="post", color=colour, lw=1, label=f"{name}: replicas")
-    ax.set_ylabel("replicas")
-    ax.legend(loc="upper left")
-    ax = axes[2]
-    days = len(demand) // 1440
-    for name, colour in (("reactive", "tab:red"), ("predictive", "tab:blue")):
-        cap = runs[name].ready.reshape(-1, per_minute).mean(axis=1) * cfg.pod_capacity_rps
-        under = (demand > cap + 1e-9)[: days * 1440].reshape(days, 1440).sum(axis=1)
-        ax.plot(index[: days * 1440 : 1440], under, marker="o", ms=3, color=colour, label=name)
-    outage = series["outage"]
-    if outage.any():
-        ax.fill_between(
-            index,
-            0,
-            1,
-            where=outage,
-            transform=ax.get_xaxis_transform(),
-            color="grey",
-            alpha=0.3,
-            label="outage (no data)",
-        )
-    ax.axvline(
-        index[min(int(cfg.tuning_days * 1440), len(index) - 1)],
-        color="green",
-        ls="--",
-        label="held-out period starts",
-    )
-    ax.set_ylabel("under-provisioned minutes / day")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

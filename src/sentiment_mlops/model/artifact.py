@@ -7,6 +7,7 @@ metrics, drift baseline). Loading never unpickles, so it never runs code.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -21,8 +22,7 @@ import numpy as np
 
 from sentiment_mlops.files import atomic_write_text, replace_dir
 from sentiment_mlops.model import features
-from sentiment_mlops.model import tokenizer as text
-from sentiment_mlops.model.features import FeaturizerSpec, Scores
+from sentiment_mlops.model.features import FeaturizerSpec, Scores, ScoringTable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,9 +79,14 @@ class SentimentModel:
         registry = self.card.get("registry") or {}
         return str(registry.get("version") or self.card.get("version", "unversioned"))
 
+    @functools.cached_property
+    def table(self) -> ScoringTable:
+        """The weights as the kernels read them, built at the first score (weights never change after)."""
+        return ScoringTable.build(self.weights, self.seen)
+
     def score(self, texts: Sequence[str]) -> Scores:
         """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams)."""
-        return features.score(texts, self.spec, self.weights, self.bias, self.seen)
+        return features.score(texts, self.spec, self.weights, self.bias, self.seen, self.table)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of ``positive`` for each review."""
@@ -99,17 +104,10 @@ class SentimentModel:
     def explain(self, review: str, top_k: int = 10) -> list[dict[str, Any]]:
         """The ``top_k`` distinct n-grams of ``review`` that pushed the decision most, with their weights.
 
-        Uses the reference tokenizer of :mod:`sentiment_mlops.model.tokenizer` (same buckets as scoring),
-        so each weight comes with readable words. Positive weights push towards ``positive``.
+        Same kernels and buckets as scoring; each weight comes with its words. Positive weights push
+        towards ``positive``.
         """
-        mask = self.spec.n_features - 1
-        contributions: dict[int, tuple[str, float]] = {}
-        for words, h in text.iter_ngrams(text.tokenize(review), self.spec.ngram_max):
-            bucket = h & mask
-            if bucket not in contributions:
-                contributions[bucket] = (words, float(self.weights[bucket]))
-        ranked = sorted(contributions.values(), key=lambda item: abs(item[1]), reverse=True)
-        return [{"ngram": w, "weight": round(v, 6)} for w, v in ranked[:top_k] if v != 0.0]
+        return features.explain(review, self.spec, self.weights, top_k)
 
     # --- persistence --------------------------------------------------------------------
 

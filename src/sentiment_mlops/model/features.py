@@ -1,20 +1,22 @@
-"""The hashed n-gram featuriser: the hot path of training and serving.
+"""The hashed n-gram featuriser: the hot path of training, serving, batch scoring and explanations.
 
 It applies exactly the rules of :mod:`sentiment_mlops.model.tokenizer` (tests hold the two to identical
-buckets) in one pass over the UTF-8 bytes of a batch: strip tags, lower-case, tokenise, hash
+buckets) in one pass over the UTF-8 bytes of each review: strip tags, lower-case, tokenise, hash
 tokens, fold them into 1..n-gram hashes, keep the low ``hash_bits`` bits. Scoring sums the
-weights of a review's distinct buckets without ever building a feature matrix.
+weights of a review's distinct buckets without ever building a feature matrix. The kernels are the
+compiled extension (or, when asked for, the reference): see :mod:`sentiment_mlops.model.kernels`.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model import tokenizer as text
 
 if TYPE_CHECKING:
@@ -32,32 +34,6 @@ def encode_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
     buf = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     return buf, offsets
-
-
-@functools.cache
-def _scoring_kernels() -> Any:
-    """The ahead-of-time compiled kernels if built for this source (the container), else numba's JIT.
-
-    ``SENTIMENT_KERNELS`` = ``auto`` (default), ``aot`` (fail without the extension) or ``jit``.
-    """
-    import importlib
-
-    from sentiment_mlops.model import kernels_aot
-
-    choice = os.environ.get("SENTIMENT_KERNELS", "auto")
-    if choice in ("auto", "aot"):
-        name = kernels_aot.module_name()
-        try:
-            return importlib.import_module(f"sentiment_mlops.model.{name}")
-        except ImportError as exc:
-            if choice == "aot":
-                raise ImportError(
-                    f"SENTIMENT_KERNELS=aot but sentiment_mlops.model.{name} is not built: "
-                    "run `python -m sentiment_mlops.model.kernels_aot src/sentiment_mlops/model`"
-                ) from exc
-    from sentiment_mlops.model import kernels
-
-    return kernels
 
 
 @dataclass(frozen=True)
@@ -105,29 +81,200 @@ class Scores:
     n_unseen: np.ndarray
 
 
+LAYOUTS = ("dense", "compact")
+
+
+@dataclass(frozen=True)
+class ScoringTable:
+    """The weights as the kernels read them, in one of two layouts (``SENTIMENT_WEIGHT_TABLE``).
+
+    ``dense`` (default): the float32 array over all ``2**hash_bits`` buckets, one branch-free load
+    per n-gram. ``compact``: the non-zero buckets only (about 4% at 2**24 with ``min_df``) in an
+    open-addressing table of 8-byte slots at a load of at most one half, a quarter of the dense
+    size, read with prefetching; it pays a probe branch per n-gram, so it wins only where the
+    dense array misses the last-level cache. ``bench/bench_kernels.py`` measures both. Weights are
+    exact in either (float32, as trained).
+    """
+
+    weights: np.ndarray  # dense float32: the dense layout, the reference kernels and explanations
+    seen: np.ndarray  # uint8 bitmap, little bit order
+    slots: np.ndarray | None  # compact layout's uint64 slots: bucket << 32 | float32 bits
+
+    @property
+    def layout(self) -> str:
+        return "dense" if self.slots is None else "compact"
+
+    @classmethod
+    def build(cls, weights: np.ndarray, seen: np.ndarray, layout: str | None = None) -> ScoringTable:
+        layout = layout or os.environ.get("SENTIMENT_WEIGHT_TABLE", "dense").strip() or "dense"
+        if layout not in LAYOUTS:
+            raise ValueError(f"SENTIMENT_WEIGHT_TABLE must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        seen = np.ascontiguousarray(seen, dtype=np.uint8)
+        module, _ = kernels.load()
+        if module is None or layout == "dense":
+            return cls(weights, seen, None)
+        nonzero = np.flatnonzero(weights).astype(np.uint32)
+        size = 16
+        while size < 2 * nonzero.size:
+            size *= 2
+        slots = np.empty(size, dtype=np.uint64)
+        module.build_table(nonzero, weights[nonzero], slots)
+        return cls(weights, seen, slots)
+
+    def kernel_args(self) -> tuple[np.ndarray, bool, np.ndarray]:
+        """``(table, dense, seen)`` as the kernels take them."""
+        return (self.weights, True, self.seen) if self.slots is None else (self.slots, False, self.seen)
+
+
 def featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
     """The ``len(texts) x 2**hash_bits`` sparse matrix of (binary or counted) hashed n-grams."""
     from scipy.sparse import csr_matrix
 
-    from sentiment_mlops.model import kernels
-
+    module, _ = kernels.load()
+    if module is None:
+        return _reference_featurize(texts, spec)
     buf, offsets = encode_batch(texts)
-    indptr, indices, counts = kernels.featurize_batch(buf, offsets, spec.ngram_max, spec.mask, spec.binary)
-    return csr_matrix((counts, indices, indptr), shape=(len(texts), spec.n_features))
+    indptr, indices, counts = module.featurize(buf, offsets, spec.ngram_max, int(spec.mask), spec.binary)
+    return csr_matrix(
+        (
+            np.frombuffer(counts, np.float32),
+            np.frombuffer(indices, np.int32),
+            np.frombuffer(indptr, np.int64),
+        ),
+        shape=(len(texts), spec.n_features),
+    )
 
 
 def score(
-    texts: Sequence[str], spec: FeaturizerSpec, weights: np.ndarray, bias: float, seen: np.ndarray
+    texts: Sequence[str],
+    spec: FeaturizerSpec,
+    weights: np.ndarray,
+    bias: float,
+    seen: np.ndarray,
+    table: ScoringTable | None = None,
 ) -> Scores:
-    """Linear scores ``bias + sum(weights[distinct buckets])`` of a batch, without a feature matrix."""
-    buf, offsets = encode_batch(texts)
-    logits, n_tokens, n_ngrams, n_unseen = _scoring_kernels().score(
-        buf, offsets, spec.ngram_max, spec.mask, weights, float(bias), seen
-    )
-    return Scores(logits, n_tokens, n_ngrams, n_unseen)
+    """Linear scores ``bias + sum(weights[distinct buckets])`` of a batch, without a feature matrix.
+
+    Pass the model's ``table`` (built once by :meth:`ScoringTable.build`); without it one is built
+    for this call.
+    """
+    table = table or ScoringTable.build(weights, seen)
+    module, info = kernels.load()
+    if module is None:
+        return _reference_score(list(texts), spec, table, bias)
+    texts = texts if isinstance(texts, list) else list(texts)
+    out = _outputs(len(texts))
+    module.score_texts(texts, spec.ngram_max, int(spec.mask), *table.kernel_args(), float(bias), *_raw(out),
+                       info.threads, table.slots is not None)  # fmt: skip
+    return out
+
+
+def score_buffer(
+    buf: np.ndarray, offsets: np.ndarray, spec: FeaturizerSpec, table: ScoringTable, bias: float
+) -> Scores:
+    """:func:`score` over UTF-8 documents ``buf[offsets[i]:offsets[i + 1]]`` (Arrow's string layout)."""
+    module, info = kernels.load()
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    buf = np.ascontiguousarray(buf, dtype=np.uint8)
+    if module is None:
+        docs = [bytes(buf[a:b]).decode("utf-8", "surrogatepass") for a, b in itertools.pairwise(offsets)]
+        return _reference_score(docs, spec, table, bias)
+    out = _outputs(len(offsets) - 1)
+    module.score_buffer(buf, offsets, spec.ngram_max, int(spec.mask), *table.kernel_args(), float(bias),
+                        *_raw(out), info.threads, table.slots is not None)  # fmt: skip
+    return out
 
 
 def token_count(review: str) -> int:
-    """Number of tokens in one review, by the compiled tokenizer."""
-    buf, offsets = encode_batch([review])
-    return int(_scoring_kernels().token_hashes(buf, offsets[0], offsets[1]).shape[0])
+    """Number of tokens in one review."""
+    module, _ = kernels.load()
+    if module is None:
+        return len(text.tokenize(review))
+    raw = text.encode(review)
+    return int(module.token_hashes(raw, np.empty(len(raw) + 1, np.uint64), None))
+
+
+def explain(review: str, spec: FeaturizerSpec, weights: np.ndarray, top_k: int) -> list[dict[str, Any]]:
+    """The ``top_k`` distinct n-grams of ``review`` with the largest ``|weight|``, first-seen order on ties.
+
+    The kernels find the distinct buckets and where each first occurs; only the ``top_k`` winners
+    are turned back into words (lower-cased, as the tokenizer sees them).
+    """
+    module, _ = kernels.load()
+    if module is None:
+        return _reference_explain(review, spec, weights, top_k)
+    raw = text.encode(review)
+    cap = (len(raw) + 1) * spec.ngram_max
+    keys, firsts = np.empty(cap, np.uint32), np.empty(cap, np.int64)
+    spans = np.empty((len(raw) + 1, 2), np.int64)
+    _, n = module.explain(raw, spec.ngram_max, int(spec.mask), keys, firsts, spans)
+    values = weights[keys[:n]]
+    order = np.argsort(-np.abs(values), kind="stable")[:top_k]
+    out = []
+    for i in order:
+        if values[i] != 0.0:
+            start, length = divmod(int(firsts[i]), 8)
+            words = [_token_text(raw, spans[t]) for t in range(start, start + length)]
+            out.append(
+                {"ngram": b" ".join(words).decode("utf-8", "replace"), "weight": round(float(values[i]), 6)}
+            )
+    return out
+
+
+def _token_text(raw: bytes, span: np.ndarray) -> bytes:
+    token = raw[span[0] : span[1]].lower()
+    return text.ELLIPSIS if token.startswith(b"..") else token
+
+
+def _outputs(n: int) -> Scores:
+    return Scores(
+        np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    )
+
+
+def _raw(s: Scores) -> tuple[np.ndarray, ...]:
+    return s.logits, s.n_tokens, s.n_ngrams, s.n_unseen
+
+
+# --- the reference: slow, only when SENTIMENT_KERNELS=python ---------------------------------
+
+
+def _reference_score(texts: list[str], spec: FeaturizerSpec, table: ScoringTable, bias: float) -> Scores:
+    out = _outputs(len(texts))
+    for d, review in enumerate(texts):
+        buckets = list(dict.fromkeys(text.ngram_buckets(review, spec.ngram_max, spec.hash_bits)))
+        out.logits[d] = bias + sum(float(table.weights[b]) for b in buckets)
+        out.n_tokens[d] = len(text.tokenize(review))
+        out.n_ngrams[d] = len(buckets)
+        out.n_unseen[d] = sum(not (int(table.seen[b >> 3]) >> (b & 7)) & 1 for b in buckets)
+    return out
+
+
+def _reference_featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
+    from collections import Counter
+
+    from scipy.sparse import csr_matrix
+
+    indptr, indices, counts = [0], list[int](), list[float]()
+    for review in texts:
+        occurrences = Counter(text.ngram_buckets(review, spec.ngram_max, spec.hash_bits))
+        indices.extend(occurrences)
+        counts.extend(1.0 if spec.binary else float(c) for c in occurrences.values())
+        indptr.append(len(indices))
+    return csr_matrix(
+        (np.array(counts, np.float32), np.array(indices, np.int32), np.array(indptr, np.int64)),
+        shape=(len(texts), spec.n_features),
+    )
+
+
+def _reference_explain(
+    review: str, spec: FeaturizerSpec, weights: np.ndarray, top_k: int
+) -> list[dict[str, Any]]:
+    mask = spec.n_features - 1
+    contributions: dict[int, tuple[str, float]] = {}
+    for words, h in text.iter_ngrams(text.tokenize(review), spec.ngram_max):
+        if h & mask not in contributions:
+            contributions[h & mask] = (words, float(weights[h & mask]))
+    ranked = sorted(contributions.values(), key=lambda item: abs(item[1]), reverse=True)
+    return [{"ngram": w, "weight": round(v, 6)} for w, v in ranked[:top_k] if v != 0.0]

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
 
 MODEL_ARTIFACT = "sentiment_model"
@@ -32,6 +33,7 @@ class SentimentPyfunc(PythonModel):
     """Wraps :class:`SentimentModel` for ``mlflow.pyfunc.load_model`` and ``mlflow models serve``."""
 
     def load_context(self, context: Any) -> None:
+        kernels.load()  # logs which kernels score here; fails clearly if the compiled ones are missing
         self.model = SentimentModel.load(context.artifacts[MODEL_ARTIFACT])
 
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:

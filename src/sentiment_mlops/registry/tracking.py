@@ -63,9 +63,7 @@ def git_commit(root: Path) -> str:
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    return [
-        f"{name}=={version(name)}" for name in ("mlflow", "numpy", "numba", "pandas", "pyyaml", "pydantic")
-    ]
+    return [f"{name}=={version(name)}" for name in ("mlflow", "numpy", "pandas", "pyyaml", "pydantic")]
 
 
 def log_model(model_dir: Path) -> None:
@@ -78,8 +76,10 @@ def log_model(model_dir: Path) -> None:
 
     example = pd.DataFrame({"text": ["A moving, beautifully acted film.", "Dull and far too long."]})
     output = pd.DataFrame({"label": ["positive", "negative"], "probability": [0.9, 0.1]})
-    # Ship the package's source with the model, so it loads where the package is not installed;
-    # without byte-code caches or compiled extensions, which belong to this machine only.
+    # Ship the package's source with the model; without byte-code caches or compiled extensions,
+    # which belong to this machine only. The copy scores with the compiled kernels of the installed
+    # package (model/kernels.py finds them and logs it); where none is installed it fails and says
+    # how to fix it, or scores with the slow reference when SENTIMENT_KERNELS=python asks for it.
     code_dir = Path(tempfile.mkdtemp(prefix="sentiment-code-"))
     try:
         shutil.copytree(

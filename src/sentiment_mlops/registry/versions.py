@@ -127,14 +127,17 @@ def register(paths: Paths, params: Params) -> str:
     import mlflow
 
     model = SentimentModel.load(paths.model_dir)
-    client = _client(paths)
     run_id = str(model.card.get("mlflow_run_id") or "")
+    metrics_file = paths.reports / "metrics.json"
+    missing_metrics = f"{metrics_file} not found: run `sentiment evaluate` before registering"
+    if not run_id and not metrics_file.is_file():
+        raise RegistryError(missing_metrics)  # before the tracking store is opened (or created)
+    client = _client(paths)
     if not run_id or not _run_exists(client, run_id):
         from sentiment_mlops.registry import tracking
 
-        metrics_file = paths.reports / "metrics.json"
         if not metrics_file.is_file():
-            raise RegistryError(f"{metrics_file} not found: run `sentiment evaluate` before registering")
+            raise RegistryError(missing_metrics)
         metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
         run_id = tracking.publish(paths, model, metrics, source_run_id=run_id or None)
         log.info("published the model trained elsewhere as run %s", run_id)

@@ -2,74 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
-from sentiment_mlops.serving.errors import (
-    ApiError,
-    InvalidInputError,
-    InvalidJSONError,
-    UnsupportedMediaTypeError,
-)
-from sentiment_mlops.serving.schemas import Limits, check_texts, parse_predict
+from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
+from sentiment_mlops.serving.request import JSON_TYPE, buffer_body, encode, json_response, read_json
+from sentiment_mlops.serving.schemas import Limits, check_explained, check_texts, parse_predict
 from sentiment_mlops.serving.state import ModelInfo, ModelState
 
 EXTENSION = "sentiment"  # key of the ModelState in app.extensions
 
 bp = Blueprint("api", __name__)
 
-JSON_TYPE = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 PAGE_TOP_K = 12
 _WORD = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff]+(?:'[A-Za-z0-9\u0080-\U0010ffff]+)*")
-
-
-class _NonFiniteNumberError(Exception):
-    def __init__(self, literal: str) -> None:
-        super().__init__(literal)
-        self.literal = literal
-
-
-def _reject_constant(literal: str) -> Any:
-    raise _NonFiniteNumberError(literal)
-
-
-def read_json(allow_untyped: bool = False) -> Any:
-    """The parsed JSON body. ``allow_untyped``: also accept a body sent without a Content-Type
-    (tritonclient sends none); any other type than JSON is a 415."""
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    mimetype = req.mimetype
-    if mimetype != JSON_TYPE and not (allow_untyped and not mimetype):
-        raise UnsupportedMediaTypeError(
-            f"Content-Type must be {JSON_TYPE}, got {req.content_type or 'none'!r}"
-        )
-    body = req.get_data(cache=False)  # raises 413 before reading if Content-Length is too big
-    return parse_json(body)
-
-
-def parse_json(body: bytes) -> Any:
-    """Decode a JSON body; every way it can be malformed is a 4xx naming the problem."""
-    if not body:
-        raise InvalidJSONError("request body is empty; send a JSON object")
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except _NonFiniteNumberError as exc:
-        raise InvalidInputError(f"{exc.literal} is not a valid JSON number") from None
-    except RecursionError:
-        raise InvalidJSONError("JSON is nested too deeply") from None
-    except UnicodeDecodeError:
-        raise InvalidJSONError("request body is not valid UTF-8") from None
-    except ValueError as exc:
-        raise InvalidJSONError(f"invalid JSON: {exc}") from None
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype=JSON_TYPE)
 
 
 def _state() -> ModelState:
@@ -80,6 +32,12 @@ def _state() -> ModelState:
 def _limits() -> Limits:
     limits: Limits = current_app.config["LIMITS"]
     return limits
+
+
+def body_limit() -> int | None:
+    """The body size cap in bytes (``MAX_CONTENT_LENGTH``; read per request, tests change it)."""
+    limit: int | None = current_app.config.get("MAX_CONTENT_LENGTH")
+    return limit
 
 
 def score_texts(state: ModelState, texts: list[str]) -> tuple[SentimentModel, ModelInfo, list[float]]:
@@ -106,10 +64,17 @@ def predict_payload(state: ModelState, limits: Limits, body: Any) -> dict[str, A
     return {"predictions": predictions, "model": {"name": info.name, "version": info.version}}
 
 
+def predict_bytes(state: ModelState, limits: Limits, environ: dict[str, Any], limit: int | None) -> bytes:
+    """The ``/v1/predict`` answer to a request, from its environ to the JSON bytes: called by the
+    route and by the WSGI fast path, so both read, validate, score and encode alike."""
+    return encode(predict_payload(state, limits, read_json(environ, limit)))
+
+
 @bp.post("/v1/predict")
 def predict() -> Response:
     """Served here only for bodies without a Content-Length (chunked); see :mod:`.middleware`."""
-    return json_response(predict_payload(_state(), _limits(), read_json()))
+    data = predict_bytes(_state(), _limits(), request.environ, body_limit())
+    return Response(data, mimetype=JSON_TYPE)
 
 
 @bp.get("/healthz")
@@ -138,6 +103,7 @@ def version() -> Response:
                 "alias": info.alias,
                 "featurizer_version": info.featurizer_version,
             },
+            "kernels": kernels.info().to_dict(),
         }
     )
 
@@ -154,7 +120,7 @@ def openapi() -> Response:
 
     doc = current_app.config.get("OPENAPI_DOC")
     if doc is None:
-        doc = current_app.config["OPENAPI_DOC"] = json.dumps(openapi_document(_limits()))
+        doc = current_app.config["OPENAPI_DOC"] = encode(openapi_document(_limits()))
     return Response(doc, mimetype=JSON_TYPE)
 
 
@@ -170,9 +136,11 @@ def index() -> str:
 def predict_form() -> tuple[str, int]:
     if request.mimetype not in FORM_TYPES:
         raise UnsupportedMediaTypeError(f"Content-Type must be one of {', '.join(FORM_TYPES)} (an HTML form)")
+    buffer_body(request.environ, body_limit())
     text = request.form.get("text", "")
     try:
         check_texts([text], _limits(), "text")
+        check_explained([text], _limits(), "text")  # the page always explains
     except ApiError as exc:
         page = render_template("index.html", text=text, result=None, error=exc.message, limits=_limits())
         return page, exc.status

@@ -10,9 +10,9 @@ from flask import Flask
 
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.api import EXTENSION
-from sentiment_mlops.serving.errors import register_error_handlers
 from sentiment_mlops.serving.metrics import Metrics
 from sentiment_mlops.serving.middleware import Instrumented, RuleRecordingRequest
+from sentiment_mlops.serving.request import register_error_handlers
 from sentiment_mlops.serving.schemas import Limits
 from sentiment_mlops.serving.state import ModelState
 
@@ -25,8 +25,9 @@ def create_app(
     """Build the app around ``model`` (``None``: not ready, inference answers 503).
 
     ``config`` keys: ``MAX_TEXTS``, ``MAX_CHARS``, ``MAX_CONTENT_LENGTH`` (bytes, checked before
-    the body is read), ``MODEL_URI`` (where a reload loads from). The model is warmed up here so
-    that, with gunicorn's ``preload_app``, workers fork with the compiled kernels already loaded.
+    the body is read), ``MAX_EXPLAIN_TEXTS``, ``MAX_EXPLAIN_CHARS``, ``MODEL_URI`` (where a reload
+    loads from). The model is warmed up here so that, with gunicorn's ``preload_app``, workers fork
+    with the compiled kernels already loaded.
     """
     app = Flask(__name__)
     app.request_class = RuleRecordingRequest
@@ -35,6 +36,8 @@ def create_app(
         MAX_TEXTS=defaults.max_texts,
         MAX_CHARS=defaults.max_chars,
         MAX_CONTENT_LENGTH=defaults.max_body_bytes,
+        MAX_EXPLAIN_TEXTS=defaults.max_explain_texts,
+        MAX_EXPLAIN_CHARS=defaults.max_explain_chars,
         MODEL_URI=None,
     )
     app.config.update(config or {})
@@ -42,6 +45,8 @@ def create_app(
         max_texts=int(app.config["MAX_TEXTS"]),
         max_chars=int(app.config["MAX_CHARS"]),
         max_body_bytes=int(app.config["MAX_CONTENT_LENGTH"]),
+        max_explain_texts=int(app.config["MAX_EXPLAIN_TEXTS"]),
+        max_explain_chars=int(app.config["MAX_EXPLAIN_CHARS"]),
     )
     metrics = metrics or Metrics()
     state = ModelState(model, metrics, uri=app.config["MODEL_URI"])

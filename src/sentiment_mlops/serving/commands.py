@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from sentiment_mlops.config import (
+    DEFAULT_HOST,
+    DEFAULT_MODEL_URI,
+    DEFAULT_PORT,
+    MODEL_URI_ENV,
+    ConfigError,
+    ServerSettings,
+)
 
 GUNICORN_CONFIG = "python:sentiment_mlops.serving.gunicorn_conf"
 WSGI_APP = "sentiment_mlops.serving.wsgi:build_app()"
@@ -23,45 +32,42 @@ def serve(
     model_uri: Annotated[
         str,
         typer.Option(
-            help="Model directory or registry URI (models:/sentiment@champion).", envvar="SENTIMENT_MODEL_URI"
+            help="Model directory or registry URI (models:/sentiment@champion).", envvar=MODEL_URI_ENV
         ),
-    ] = "models/export",
-    host: Annotated[str, typer.Option(help="Address to listen on.", envvar="SENTIMENT_HOST")] = "127.0.0.1",
+    ] = DEFAULT_MODEL_URI,
+    host: Annotated[str, typer.Option(help="Address to listen on.", envvar="SENTIMENT_HOST")] = DEFAULT_HOST,
     port: Annotated[
         int, typer.Option(min=1, max=65535, help="Port to listen on.", envvar="SENTIMENT_PORT")
-    ] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.", envvar="GUNICORN_WORKERS")] = 2,
-    threads: Annotated[
-        int, typer.Option(min=1, help="Threads per worker (1: sync workers).", envvar="GUNICORN_THREADS")
-    ] = 1,
+    ] = DEFAULT_PORT,
+    # No defaults here: unset options keep what the GUNICORN_* variables (ServerSettings) say.
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="Threads per worker (1: sync workers).")] = None,
     timeout: Annotated[
-        int,
-        typer.Option(min=1, help="Seconds before a silent worker is restarted.", envvar="GUNICORN_TIMEOUT"),
-    ] = 30,
+        int | None, typer.Option(min=1, help="Seconds before a silent worker is restarted.")
+    ] = None,
     graceful_timeout: Annotated[
-        int,
-        typer.Option(
-            min=1, help="Seconds to finish requests on SIGTERM.", envvar="GUNICORN_GRACEFUL_TIMEOUT"
-        ),
-    ] = 30,
+        int | None, typer.Option(min=1, help="Seconds to finish requests on SIGTERM.")
+    ] = None,
 ) -> None:
-    """Serve the model over HTTP (gunicorn). SIGTERM drains, SIGHUP reloads the model."""
+    """Serve the model over HTTP (gunicorn). SIGTERM drains, SIGHUP reloads the model.
+
+    Unset worker options come from ``GUNICORN_*`` (see :class:`sentiment_mlops.config.ServerSettings`).
+    """
     if not model_uri.startswith(("models:/", "runs:/")) and not (Path(model_uri) / "card.json").is_file():
         typer.echo(f"error: serve: {model_uri} is not a model directory (run `sentiment export`)", err=True)
         raise typer.Exit(2)
-    env = dict(os.environ)
-    env.update(
-        {
-            "SENTIMENT_MODEL_URI": model_uri,
-            "GUNICORN_BIND": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "GUNICORN_WORKERS": str(workers),
-            "GUNICORN_THREADS": str(threads),
-            "GUNICORN_TIMEOUT": str(timeout),
-            "GUNICORN_GRACEFUL_TIMEOUT": str(graceful_timeout),
-        }
+    try:
+        base = ServerSettings.from_env()
+    except ConfigError as exc:
+        typer.echo(f"error: serve: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    given = {"workers": workers, "threads": threads, "timeout": timeout, "graceful_timeout": graceful_timeout}
+    settings = replace(
+        base,
+        bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        **{name: value for name, value in given.items() if value is not None},
     )
-    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
+    env = {**os.environ, MODEL_URI_ENV: model_uri, **settings.to_env()}
     sys.stdout.flush()
     sys.stderr.flush()
     # exec: gunicorn's master takes this process's id, so signals (SIGTERM, SIGHUP) reach it directly.

@@ -8,37 +8,30 @@ and drains the old ones gracefully, so no request is dropped.
 Environment: ``GUNICORN_BIND`` (127.0.0.1:8000), ``GUNICORN_WORKERS`` (2), ``GUNICORN_THREADS``
 (1: sync workers; more: gthread), ``GUNICORN_TIMEOUT`` (30), ``GUNICORN_GRACEFUL_TIMEOUT`` (30),
 ``GUNICORN_KEEPALIVE`` (5), ``GUNICORN_MAX_REQUESTS`` (0: never recycle) and
-``GUNICORN_MAX_REQUESTS_JITTER``, ``PROMETHEUS_MULTIPROC_DIR`` (created if unset).
+``GUNICORN_MAX_REQUESTS_JITTER``. Importing this module only reads settings; the metrics folder
+(``PROMETHEUS_MULTIPROC_DIR``) is prepared by the app factory gunicorn calls, see
+:func:`sentiment_mlops.serving.wsgi.prepare_metrics_dir`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-# Must happen before prometheus_client is imported anywhere in this process (it picks its
-# storage at import): gunicorn imports this module once, at start, before it preloads the app.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
-# Start from an empty metrics folder (a restarted container keeps its emptyDir): samples of a
-# previous run must not be counted again. Not in ``on_starting``: that runs after the preload,
-# and would delete the samples the master has just written (model gauges).
-Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
-for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-    _stale.unlink(missing_ok=True)
+from sentiment_mlops.config import ServerSettings
 
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+_settings = ServerSettings.from_env()  # the GUNICORN_* variables and their defaults
+bind = _settings.bind
+workers = _settings.workers
+threads = _settings.threads
 worker_class = "gthread" if threads > 1 else "sync"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", str(max_requests // 10)))
+timeout = _settings.timeout
+graceful_timeout = _settings.graceful_timeout
+keepalive = _settings.keepalive
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.jitter
 preload_app = True
 accesslog = None  # the app writes one JSON line per request itself
 errorlog = "-"

@@ -3,8 +3,8 @@
 With ``PROMETHEUS_MULTIPROC_DIR`` set (``sentiment serve`` sets it), every process writes its
 samples to memory-mapped files there and ``/metrics`` merges them: counters and histograms add up,
 ``app_requests_in_flight`` sums live processes, model gauges take the maximum. prometheus_client
-picks its storage when first imported, so the variable must be set before that (gunicorn's config
-module does it before the app is imported).
+picks its storage when first imported, so the variable must be set before that (the server's app
+factory does it first: :func:`sentiment_mlops.serving.wsgi.prepare_metrics_dir`).
 """
 
 from __future__ import annotations

@@ -4,33 +4,20 @@ microseconds (Flask's context-local proxies cost about 2 µs per lookup)."""
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Request
 from werkzeug.routing import Rule
 
 from sentiment_mlops.serving.access_log import REQUEST_ID_KEY, AccessLog, request_id_from
-from sentiment_mlops.serving.errors import (
-    ApiError,
-    InvalidJSONError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-)
 from sentiment_mlops.serving.metrics import Metrics, endpoint_label
-
-log = logging.getLogger(__name__)
-
-DRAIN_LIMIT = 64 * 1024 * 1024  # read at most this much of a refused body so the client sees the 413
+from sentiment_mlops.serving.request import StartResponse, as_api_error, drain, error_body, respond
 
 RULE_KEY = "sentiment.url_rule"
 PREDICT_PATH = "/v1/predict"
 PREDICT_RULE = Rule(PREDICT_PATH, methods=["POST"])  # the label the fast path reports
-StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
@@ -53,8 +40,9 @@ class Instrumented:
 
     ``POST /v1/predict`` with a Content-Length, the hot path, is answered here without Flask's
     request context, URL adapter and Response objects, which cost more than the scoring of a
-    review. It runs the same parsing, validation and scoring functions and answers the same
-    bytes and errors as the Flask route, which still serves chunked bodies.
+    review. It calls the same function as the Flask route (which still serves chunked bodies) and
+    the same error encoding as the Flask error handlers (:mod:`.request`), so both answer the
+    same bytes.
     """
 
     def __init__(self, app: WSGIApp, metrics: Metrics, flask_app: Flask) -> None:
@@ -95,7 +83,7 @@ class Instrumented:
         method = environ.get("REQUEST_METHOD", "GET")
         self.metrics.observe_request(method, endpoint, status, elapsed)
         if status == 413:
-            _drain(environ)
+            drain(environ)
         if self.access_log.enabled():
             self.access_log.write(
                 {
@@ -110,34 +98,16 @@ class Instrumented:
         return body
 
     def _predict(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        from sentiment_mlops.serving.api import EXTENSION, JSON_TYPE, parse_json, predict_payload
+        from sentiment_mlops.serving.api import EXTENSION, predict_bytes
 
         config = self.flask_app.config
+        limit = config.get("MAX_CONTENT_LENGTH")
         try:
-            mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-            if mimetype != JSON_TYPE:
-                raise UnsupportedMediaTypeError(
-                    f"Content-Type must be {JSON_TYPE}, got {environ.get('CONTENT_TYPE') or 'none'!r}"
-                )
-            try:
-                length = int(environ["CONTENT_LENGTH"])
-            except ValueError:
-                raise InvalidJSONError("Content-Length is not a number") from None
-            cap = config.get("MAX_CONTENT_LENGTH")
-            if cap is not None and length > cap:
-                raise PayloadTooLargeError(f"request body is larger than the limit of {cap} bytes")
-            payload = predict_payload(
-                self.flask_app.extensions[EXTENSION],
-                config["LIMITS"],
-                parse_json(environ["wsgi.input"].read(length) if length > 0 else b""),
-            )
-            return _respond(start_response, 200, payload)
-        except ApiError as exc:
-            return _respond(start_response, exc.status, {"error": {"code": exc.code, "message": exc.message}})
-        except Exception:
-            log.exception("unhandled error")
-            error = {"error": {"code": "internal_error", "message": "internal server error"}}
-            return _respond(start_response, 500, error)
+            data = predict_bytes(self.flask_app.extensions[EXTENSION], config["LIMITS"], environ, limit)
+        except Exception as exc:
+            error = as_api_error(exc, limit)
+            return respond(start_response, error.status, error_body(error))
+        return respond(start_response, 200, data)
 
     def _endpoint(self, environ: dict[str, Any]) -> str:
         rule = environ.get(RULE_KEY)
@@ -147,33 +117,3 @@ class Instrumented:
         if label is None:
             label = self._labels[rule.rule] = endpoint_label(rule.rule)
         return label
-
-
-def _respond(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
-    data = json.dumps(payload).encode()
-    start_response(
-        f"{status} {HTTPStatus(status).phrase}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
-    )
-    return [data]
-
-
-def _drain(environ: dict[str, Any]) -> None:
-    """Read and drop what is left of a refused body: closing a socket with unread data resets the
-    connection, and the client would see a reset instead of the 413."""
-    stream = environ.get("wsgi.input")
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return
-    if stream is None or length <= 0 or length > DRAIN_LIMIT:
-        return
-    remaining = length
-    try:
-        while remaining > 0:
-            chunk = stream.read(min(remaining, 65536))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-    except (OSError, ValueError):
-        pass

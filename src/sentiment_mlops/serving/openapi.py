@@ -1,376 +1,253 @@
-"""The OpenAPI 3.1 document served at ``/openapi.json``: every endpoint, body and error.
+"""The OpenAPI 3.1 document served at ``/openapi.json``.
 
-Built from the configured limits so the document and the validation cannot disagree.
+Bodies and answers are the pydantic models of :mod:`.schemas`, rendered by pydantic's own JSON
+Schema generator; this module adds only what the routes know (paths, methods, statuses, media
+types, summaries) and what the configuration knows (the limits), so the document, the validation
+and the configuration cannot disagree.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
+
 from sentiment_mlops import __version__
-from sentiment_mlops.serving.schemas import MAX_TOP_K, Limits
+from sentiment_mlops.serving import schemas as s
+from sentiment_mlops.serving.request import JSON_TYPE
+from sentiment_mlops.serving.schemas import LIMIT_KEY, Limits
 
-JSON = "application/json"
-PARAMETERS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
-HTML = "text/html"
+HTML = {"text/html": {"schema": {"type": "string"}}}
+FORM_TYPE = "application/x-www-form-urlencoded"
+REF_TEMPLATE = "#/components/schemas/{model}"
+# Where a configured limit goes in a schema marked with LIMIT_KEY, by the schema's type.
+LIMIT_KEYWORD = {"string": "maxLength", "array": "maxItems"}
+NOT_READY = "No model is loaded (the process is starting or the model failed to load)."
+UNKNOWN_MODEL = "Unknown model name or version."
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+Answer = type[BaseModel] | dict[str, Any]  # a model (JSON), or the content map of another media type
 
 
-def _schemas(limits: Limits) -> dict[str, Any]:
-    text = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": limits.max_chars,
-        "pattern": r"\S",
-        "description": "A review; must hold a non-blank character.",
-    }
-    common = {
-        "explain": {"type": "boolean", "default": False, "description": "Add the n-grams that drove it."},
-        "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 10},
-    }
-    model_ref = {
-        "type": "object",
-        "required": ["name", "version"],
-        "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-    }
-    tensor_out = {
-        "type": "object",
-        "required": ["name", "datatype", "shape", "data"],
-        "properties": {
-            "name": {"type": "string", "enum": ["label", "probability"]},
-            "datatype": {"type": "string", "enum": ["BYTES", "FP32"]},
-            "shape": {"type": "array", "items": {"type": "integer"}},
-            "data": {"type": "array", "items": {"type": ["string", "number"]}},
-        },
-    }
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string", "examples": ["invalid_input"]},
-                        "message": {"type": "string"},
-                    },
-                }
+@dataclass(frozen=True)
+class Operation:
+    """One route as the document describes it; ``answers``: status -> (body, description)."""
+
+    method: str
+    path: str
+    summary: str
+    answers: dict[int, tuple[Answer, str]]
+    body: type[BaseModel] | None = None
+    body_type: str = JSON_TYPE
+    description: str | None = None
+
+
+def _operations(limits: Limits) -> list[Operation]:
+    too_large = (
+        f"Body larger than {limits.max_body_bytes} bytes, more than {limits.max_texts} texts, "
+        f"or a text longer than {limits.max_chars} characters; with explain, more than "
+        f"{limits.max_explain_texts} texts or a text longer than {limits.max_explain_chars} characters."
+    )
+    not_json = "The body is not valid JSON (syntax, encoding or nesting depth)."
+    ops = [
+        Operation(
+            "post",
+            "/v1/predict",
+            "Sentiment of one review or a batch",
+            {
+                200: (s.PredictResponse, "One prediction per text, in order."),
+                400: (s.ErrorBody, not_json),
+                413: (s.ErrorBody, too_large),
+                415: (s.ErrorBody, "Content-Type is not application/json."),
+                422: (
+                    s.ErrorBody,
+                    "Valid JSON of the wrong shape: missing or extra fields, wrong types, blank text.",
+                ),
+                503: (s.ErrorBody, NOT_READY),
             },
-        },
-        "PredictRequest": {
-            "oneOf": [
+            body=s.PredictRequest,
+        ),
+        Operation(
+            "post",
+            "/predict",
+            "The web page's form: renders the page with the result",
+            {
+                200: (HTML, "The page with the label, probability and highlights."),
+                413: (
+                    {**HTML, **_content(s.ErrorBody)},
+                    f"Too long a review (the page) or body (JSON). {too_large}",
+                ),
+                415: (s.ErrorBody, "Not a form submission."),
+                422: (HTML, "The page with an error: missing or blank review."),
+                503: (s.ErrorBody, NOT_READY),
+            },
+            body=s.PredictForm,
+            body_type=FORM_TYPE,
+        ),
+        Operation("get", "/", "The web page", {200: (HTML, "HTML")}),
+        Operation("get", "/healthz", "Liveness", {200: (s.Status, "The process runs.")}),
+        Operation(
+            "get",
+            "/readyz",
+            "Readiness",
+            {200: (s.Status, "A model is loaded."), 503: (s.Status, "No model is loaded.")},
+        ),
+        Operation(
+            "get",
+            "/version",
+            "Package and model versions",
+            {200: (s.Version, "Versions."), 503: (s.ErrorBody, NOT_READY)},
+        ),
+        Operation(
+            "get",
+            "/metrics",
+            "Prometheus metrics (all workers)",
+            {200: ({"text/plain": {"schema": {"type": "string"}}}, "Exposition format.")},
+        ),
+        Operation(
+            "get",
+            "/openapi.json",
+            "This document",
+            {200: (_content({"type": "object"}), "OpenAPI 3.1 document.")},
+        ),
+        Operation(
+            "get",
+            "/v2",
+            "Open Inference Protocol v2: server metadata",
+            {200: (s.ServerMetadata, "Server metadata.")},
+        ),
+        Operation("get", "/v2/health/live", "v2 liveness", {200: (s.Live, "Live.")}),
+        Operation(
+            "get",
+            "/v2/health/ready",
+            "v2 readiness",
+            {200: (s.Ready, "Ready."), 503: (s.Ready, "Not ready.")},
+        ),
+    ]
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        missing = {404: (s.ErrorBody, UNKNOWN_MODEL), 503: (s.ErrorBody, NOT_READY)}
+        ops += [
+            Operation("get", prefix, "v2 model metadata", {200: (s.ModelMetadata, "Metadata."), **missing}),
+            Operation(
+                "get", f"{prefix}/ready", "v2 model readiness", {200: (s.ModelReady, "Ready."), **missing}
+            ),
+            Operation(
+                "post",
+                f"{prefix}/infer",
+                "v2 inference: one BYTES input 'text' of shape [n] or [n, 1]",
                 {
-                    "type": "object",
-                    "title": "One review",
-                    "required": ["text"],
-                    "additionalProperties": False,
-                    "properties": {"text": text, **common},
+                    200: (s.InferResponse, "Outputs 'label' (BYTES) and 'probability' (FP32), shape [n]."),
+                    400: (s.ErrorBody, not_json),
+                    413: (s.ErrorBody, too_large),
+                    415: (s.ErrorBody, "Content-Type is neither application/json nor absent."),
+                    422: (
+                        s.ErrorBody,
+                        "Not a valid v2 request for this model (names, datatype, shape, data).",
+                    ),
+                    **missing,
                 },
-                {
-                    "type": "object",
-                    "title": "A batch of reviews",
-                    "required": ["texts"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "texts": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": limits.max_texts,
-                            "items": text,
-                        },
-                        **common,
-                    },
-                },
-            ],
-            "description": f"The whole body is at most {limits.max_body_bytes} bytes.",
-        },
-        "Prediction": {
-            "type": "object",
-            "required": ["label", "probability"],
-            "properties": {
-                "label": {"type": "string", "enum": ["negative", "positive"]},
-                "probability": {"type": "number", "minimum": 0, "maximum": 1, "description": "P(positive)"},
-                "explanation": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["ngram", "weight"],
-                        "properties": {"ngram": {"type": "string"}, "weight": {"type": "number"}},
-                    },
-                },
-            },
-        },
-        "PredictResponse": {
-            "type": "object",
-            "required": ["predictions", "model"],
-            "properties": {"predictions": {"type": "array", "items": _ref("Prediction")}, "model": model_ref},
-        },
-        "Version": {
-            "type": "object",
-            "required": ["package", "model"],
-            "properties": {
-                "package": {"type": "string"},
-                "model": {
-                    "type": "object",
-                    "required": ["name", "version", "alias", "featurizer_version"],
-                    "properties": {
-                        k: {"type": "string"} for k in ("name", "version", "alias", "featurizer_version")
-                    },
-                },
-            },
-        },
-        "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
-        "InferRequest": {
-            "type": "object",
-            "required": ["inputs"],
-            "properties": {
-                "id": {"type": "string"},
-                "parameters": PARAMETERS,
-                "inputs": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "shape", "datatype", "data"],
-                        "properties": {
-                            "name": {"type": "string", "enum": ["text"]},
-                            "shape": {
-                                "type": "array",
-                                "minItems": 1,
-                                "maxItems": 2,
-                                "items": {"type": "integer", "minimum": 0},
-                            },
-                            "datatype": {"type": "string", "enum": ["BYTES"]},
-                            "data": {"type": "array", "maxItems": limits.max_texts, "items": text},
-                            "parameters": PARAMETERS,
-                        },
-                    },
-                },
-                "outputs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {
-                            "name": {"type": "string", "enum": ["label", "probability"]},
-                            "parameters": PARAMETERS,
-                        },
-                    },
-                },
-            },
-        },
-        "InferResponse": {
-            "type": "object",
-            "required": ["model_name", "outputs"],
-            "properties": {
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "id": {"type": "string"},
-                "outputs": {"type": "array", "items": tensor_out},
-            },
-        },
-        "ModelMetadata": {
-            "type": "object",
-            "required": ["name", "platform", "inputs", "outputs"],
-            "properties": {
-                "name": {"type": "string"},
-                "versions": {"type": "array", "items": {"type": "string"}},
-                "platform": {"type": "string"},
-                "inputs": {"type": "array", "items": {"type": "object"}},
-                "outputs": {"type": "array", "items": {"type": "object"}},
-            },
-        },
+                body=s.InferRequest,
+                description=(
+                    "The model takes one input named 'text', datatype BYTES, of shape [n] or [n, 1], "
+                    f"at most {limits.max_texts} texts; JSON tensors only (binary_data=false)."
+                ),
+            ),
+        ]
+    return ops
+
+
+class _DocumentSchema(GenerateJsonSchema):
+    """pydantic's generator, saying what the models check: an optional field may be left out but
+    never sent as ``null``, so ``null`` is neither one of its types nor its default."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if "default" in json_schema and json_schema["default"] is None:
+            del json_schema["default"]
+        return json_schema
+
+
+def _content(answer: Answer) -> dict[str, Any]:
+    if isinstance(answer, dict) and "schema" in answer:
+        return {JSON_TYPE: answer}
+    if isinstance(answer, dict):
+        return answer
+    return {JSON_TYPE: {"schema": {"$ref": REF_TEMPLATE.format(model=answer.__name__)}}}
+
+
+def _with_limits(node: Any, limits: Limits) -> Any:
+    """Put the configured limits where the models marked them (:data:`.schemas.LIMIT_KEY`)."""
+    if isinstance(node, list):
+        return [_with_limits(item, limits) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _with_limits(value, limits) for key, value in node.items() if key != LIMIT_KEY}
+    if LIMIT_KEY in node:
+        out[LIMIT_KEYWORD[node["type"]]] = getattr(limits, node[LIMIT_KEY])
+    return out
+
+
+def component_schemas(operations: list[Operation]) -> dict[str, Any]:
+    """Every model the operations name, as JSON Schema (bodies as validated, answers as sent)."""
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+    for op in operations:
+        if op.body is not None:
+            models[(op.body, "validation")] = None
+        for answer, _ in op.answers.values():
+            if isinstance(answer, type):
+                models[(answer, "serialization")] = None
+    _, defs = models_json_schema(list(models), ref_template=REF_TEMPLATE, schema_generator=_DocumentSchema)
+    components: dict[str, Any] = defs.get("$defs", {})
+    return components
+
+
+def _operation(op: Operation, limits: Limits) -> dict[str, Any]:
+    doc: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
+    if op.description:
+        doc["description"] = op.description
+    names = re.findall(r"\{(\w+)\}", op.path)
+    if names:
+        doc["parameters"] = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        ]
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "description": f"At most {limits.max_body_bytes} bytes.",
+            "content": {op.body_type: _content(op.body)[JSON_TYPE]},
+        }
+    doc["responses"] = {
+        str(status): {"description": text, "content": _content(answer)}
+        for status, (answer, text) in sorted(op.answers.items())
     }
+    return doc
 
 
-def _path_params(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+def _operation_id(op: Operation) -> str:
+    words = re.findall(r"[a-z0-9]+", op.path.replace("{", "by_").lower()) or ["page"]
+    return op.method + "".join(w.capitalize() for w in words)
 
 
 def openapi_document(limits: Limits) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the service under ``limits``."""
-    text = _schemas(limits)["PredictRequest"]["oneOf"][0]["properties"]["text"]
-    not_ready = _error("No model is loaded (the process is starting or the model failed to load).")
-    too_large = _error(
-        f"Body larger than {limits.max_body_bytes} bytes, more than {limits.max_texts} texts, "
-        f"or a text longer than {limits.max_chars} characters."
-    )
-    html = {HTML: {"schema": {"type": "string"}}}
-    paths: dict[str, Any] = {
-        "/v1/predict": {
-            "post": {
-                "summary": "Sentiment of one review or a batch",
-                "operationId": "predict",
-                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("PredictRequest")}}},
-                "responses": {
-                    "200": _json(_ref("PredictResponse"), "One prediction per text, in order."),
-                    "400": _error("The body is not valid JSON (syntax, encoding or nesting depth)."),
-                    "413": too_large,
-                    "415": _error("Content-Type is not application/json."),
-                    "422": _error(
-                        "Valid JSON of the wrong shape: missing or extra fields, wrong types, blank text."
-                    ),
-                    "503": not_ready,
-                },
-            }
-        },
-        "/predict": {
-            "post": {
-                "summary": "The web page's form: renders the page with the result",
-                "operationId": "predictForm",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["text"],
-                                "properties": {"text": text},
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "The page with the label, probability and highlights.",
-                        "content": html,
-                    },
-                    "413": {
-                        "description": "Too long a review or body.",
-                        "content": {**html, **too_large["content"]},
-                    },
-                    "415": _error("Not a form submission."),
-                    "422": {
-                        "description": "The page with an error: missing or blank review.",
-                        "content": html,
-                    },
-                    "503": not_ready,
-                },
-            }
-        },
-        "/": {
-            "get": {"summary": "The web page", "responses": {"200": {"description": "HTML", "content": html}}}
-        },
-        "/healthz": {
-            "get": {"summary": "Liveness", "responses": {"200": _json(_ref("Status"), "The process runs.")}}
-        },
-        "/readyz": {
-            "get": {
-                "summary": "Readiness",
-                "responses": {
-                    "200": _json(_ref("Status"), "A model is loaded."),
-                    "503": _json(_ref("Status"), "No model is loaded."),
-                },
-            }
-        },
-        "/version": {
-            "get": {
-                "summary": "Package and model versions",
-                "responses": {"200": _json(_ref("Version"), "Versions."), "503": not_ready},
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (all workers)",
-                "responses": {
-                    "200": {
-                        "description": "Exposition format.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document.")},
-            }
-        },
-        "/v2": {
-            "get": {
-                "summary": "Open Inference Protocol v2: server metadata",
-                "responses": {
-                    "200": _json({"type": "object", "required": ["name", "version"]}, "Server metadata.")
-                },
-            }
-        },
-        "/v2/health/live": {
-            "get": {"summary": "v2 liveness", "responses": {"200": _json({"type": "object"}, "Live.")}}
-        },
-        "/v2/health/ready": {
-            "get": {
-                "summary": "v2 readiness",
-                "responses": {
-                    "200": _json({"type": "object"}, "Ready."),
-                    "503": _json({"type": "object"}, "Not ready."),
-                },
-            }
-        },
-    }
-    for prefix, params in (
-        ("/v2/models/{name}", ("name",)),
-        ("/v2/models/{name}/versions/{version}", ("name", "version")),
-    ):
-        unknown = _error("Unknown model name or version.")
-        paths[prefix] = {
-            "get": {
-                "summary": "v2 model metadata",
-                "parameters": _path_params(*params),
-                "responses": {
-                    "200": _json(_ref("ModelMetadata"), "Metadata."),
-                    "404": unknown,
-                    "503": not_ready,
-                },
-            }
-        }
-        paths[f"{prefix}/ready"] = {
-            "get": {
-                "summary": "v2 model readiness",
-                "parameters": _path_params(*params),
-                "responses": {
-                    "200": _json({"type": "object", "required": ["name", "ready"]}, "Ready."),
-                    "404": unknown,
-                    "503": not_ready,
-                },
-            }
-        }
-        paths[f"{prefix}/infer"] = {
-            "post": {
-                "summary": "v2 inference: BYTES input 'text' of shape [n]",
-                "parameters": _path_params(*params),
-                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("InferRequest")}}},
-                "responses": {
-                    "200": _json(_ref("InferResponse"), "Outputs 'label' (BYTES) and 'probability' (FP32)."),
-                    "400": _error("The body is not valid JSON."),
-                    "404": unknown,
-                    "413": too_large,
-                    "415": _error("Content-Type is neither application/json nor absent."),
-                    "422": _error("Not a valid v2 request for this model (names, datatype, shape, data)."),
-                    "503": not_ready,
-                },
-            }
-        }
+    operations = _operations(limits)
+    paths: dict[str, Any] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, limits)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Movie review sentiment API",
             "version": __version__,
-            "description": 'Errors share one body: {"error": {"code", "message"}}. '
+            "description": 'Errors share one body on every route: {"error":{"code":…,"message":…}}. '
             "Every response carries X-Request-ID (the client's, if it sent a valid one).",
         },
         "paths": paths,
-        "components": {"schemas": _schemas(limits)},
+        "components": {"schemas": _with_limits(component_schemas(operations), limits)},
     }

@@ -2,19 +2,24 @@
 
 Validating a 100-review batch costs about 8 µs, so it stays on the hot path. Limits are
 configuration (see :class:`Limits`): too many texts or too long a text is 413, wrong types,
-unknown fields or blank text is 422.
+unknown fields or blank text is 422. The OpenAPI document is generated from these models
+(:mod:`.openapi`); what only the configuration knows is marked with :data:`LIMIT_KEY`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from sentiment_mlops.serving.errors import InvalidInputError, PayloadTooLargeError
 
 MAX_TOP_K = 50
+# Marks a schema that a configured limit bounds (the value names a field of Limits); the OpenAPI
+# document puts the configured number there (maxLength of a string, maxItems of an array). The
+# models do not check these bounds: check_texts does, with a 413 rather than pydantic's 422.
+LIMIT_KEY = "x-limit"
 # Open Inference Protocol parameters: a flat map of string, number or boolean values.
 Parameters = dict[str, str | bool | int | float]
 
@@ -28,11 +33,23 @@ def _integral(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on one request; the body size cap (``max_body_bytes``) applies before parsing."""
+    """Bounds on one request; the body size cap (``max_body_bytes``) applies before parsing.
+
+    Explanations run the pure-Python tokenizer (about 0.1 s per 50,000 characters, against
+    microseconds for scoring), so an explained request has its own, smaller bounds: without them
+    a 4 MiB body held a sync worker for seconds, and a retry sent it again. 8 texts of 20,000
+    characters (longer than any IMDB review) bound the worst case (bench/bench_explain.py).
+    """
 
     max_texts: int = 256
     max_chars: int = 50_000
     max_body_bytes: int = 4 * 1024 * 1024
+    max_explain_texts: int = 8
+    max_explain_chars: int = 20_000
+
+
+# A review: a non-blank string; check_texts enforces both (the schema documents them).
+Review = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S", LIMIT_KEY: "max_chars"})]
 
 
 class _NoNulls(BaseModel):
@@ -49,14 +66,22 @@ class _NoNulls(BaseModel):
 
 
 class PredictRequest(_NoNulls):
-    """``POST /v1/predict``: exactly one of ``text`` or ``texts``."""
+    """One review (``text``) or a batch (``texts``): exactly one of the two."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["texts"]}]},
+    )
 
-    text: str | None = None
-    texts: list[str] | None = None
-    explain: bool = False
-    top_k: Annotated[int, BeforeValidator(_integral), Field(ge=1, le=MAX_TOP_K)] = 10
+    text: Review | None = None
+    texts: (
+        Annotated[list[Review], Field(json_schema_extra={"minItems": 1, LIMIT_KEY: "max_texts"})] | None
+    ) = None
+    explain: bool = Field(False, description="Add the n-grams that drove each prediction.")
+    top_k: Annotated[
+        int, Field(ge=1, le=MAX_TOP_K, description="How many n-grams to list."), BeforeValidator(_integral)
+    ] = 10
 
 
 class InferInput(_NoNulls):
@@ -79,7 +104,7 @@ class RequestedOutput(_NoNulls):
 
 
 class InferRequest(_NoNulls):
-    """``POST /v2/models/{name}/infer``."""
+    """An Open Inference Protocol v2 request (JSON tensors)."""
 
     model_config = ConfigDict(strict=True)
 
@@ -108,8 +133,26 @@ def parse_predict(body: Any, limits: Limits) -> tuple[list[str], PredictRequest]
         raise InvalidInputError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
     texts = [req.text] if req.text is not None else req.texts
     assert texts is not None
-    check_texts(texts, limits, "texts" if req.texts is not None else "text")
+    field = "texts" if req.texts is not None else "text"
+    check_texts(texts, limits, field)
+    if req.explain:
+        check_explained(texts, limits, field)
     return texts, req
+
+
+def check_explained(texts: list[str], limits: Limits, field: str) -> None:
+    """The smaller bounds of a request whose texts are explained (see :class:`Limits`)."""
+    if len(texts) > limits.max_explain_texts:
+        raise PayloadTooLargeError(
+            f"{field}: {len(texts)} texts to explain, the limit is {limits.max_explain_texts} per "
+            f"request (without explain: {limits.max_texts})"
+        )
+    for i, t in enumerate(texts):
+        if len(t) > limits.max_explain_chars:
+            raise PayloadTooLargeError(
+                f"{field}[{i}]: {len(t)} characters to explain, the limit is {limits.max_explain_chars} "
+                f"(without explain: {limits.max_chars})"
+            )
 
 
 def check_texts(texts: list[str], limits: Limits, field: str, allow_empty: bool = False) -> None:
@@ -135,3 +178,121 @@ def parse_infer(body: Any) -> InferRequest:
         return InferRequest.model_validate(body)
     except ValidationError as exc:
         raise InvalidInputError(_describe(exc)) from None
+
+
+# --- answers: documented from these models; the routes build plain dicts for speed, and the
+# schemathesis run checks every answer against the document. -------------------------------------
+
+
+class PredictForm(BaseModel):
+    """The web page's form."""
+
+    text: Review
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_input"], description="Stable, machine-readable.")
+    message: str = Field(description="What is wrong, enough to fix the request.")
+
+
+class ErrorBody(BaseModel):
+    """Every error, from every route."""
+
+    error: ErrorDetail
+
+
+class NGram(BaseModel):
+    ngram: str
+    weight: float = Field(description="Signed contribution to the logit (positive: towards positive).")
+
+
+class Prediction(BaseModel):
+    label: Literal["negative", "positive"]
+    probability: float = Field(ge=0, le=1, description="P(positive)")
+    explanation: list[NGram] | None = Field(None, description="With explain=true: the top_k n-grams.")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class PredictResponse(BaseModel):
+    """One prediction per text, in order."""
+
+    predictions: list[Prediction]
+    model: ModelRef
+
+
+class Status(BaseModel):
+    status: str
+    reason: str | None = None
+    model: ModelRef | None = None
+
+
+class ServedModel(ModelRef):
+    alias: str
+    featurizer_version: str
+
+
+class Kernels(BaseModel):
+    """The scoring kernels this process runs (see ``sentiment_mlops.model.kernels``)."""
+
+    implementation: Literal["compiled", "python"]
+    module: str
+    cpu_baseline: str
+    threads: int
+
+
+class Version(BaseModel):
+    package: str
+    model: ServedModel
+    kernels: Kernels
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class Live(BaseModel):
+    live: bool
+
+
+class Ready(BaseModel):
+    ready: bool
+
+
+class ModelReady(Ready):
+    name: str
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class OutputTensor(BaseModel):
+    name: Literal["label", "probability"]
+    datatype: Literal["BYTES", "FP32"]
+    shape: list[int]
+    data: list[str | float]
+
+
+class InferResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())  # model_name is the protocol's field name
+
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    outputs: list[OutputTensor]

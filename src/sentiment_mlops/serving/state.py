@@ -41,7 +41,7 @@ class ModelInfo:
 
 
 def warm_up(model: SentimentModel) -> None:
-    """Run the compiled kernels once so the first request does not pay numba's load/compile time."""
+    """Score and explain once, so the kernels and the model's weight table are ready before a request."""
     model.score(list(WARMUP_TEXTS))
     model.explain(WARMUP_TEXTS[0], top_k=3)
 

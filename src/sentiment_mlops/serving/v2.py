@@ -13,8 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from sentiment_mlops import __version__
-from sentiment_mlops.serving.api import _limits, _state, json_response, label_of, read_json, score_texts
+from sentiment_mlops.serving.api import _limits, _state, body_limit, label_of, score_texts
 from sentiment_mlops.serving.errors import InvalidInputError, ModelNotReadyError, NotFoundError
+from sentiment_mlops.serving.request import json_response, read_json
 from sentiment_mlops.serving.schemas import check_texts, parse_infer
 
 bp = Blueprint("v2", __name__, url_prefix="/v2")
@@ -80,7 +81,7 @@ def model_ready(name: str, version: str | None = None) -> Response:
 def infer(name: str, version: str | None = None) -> Response:
     if request.headers.get("Inference-Header-Content-Length") is not None:
         raise InvalidInputError("binary tensor data is not supported; send JSON tensors (binary_data=False)")
-    req = parse_infer(read_json(allow_untyped=True))
+    req = parse_infer(read_json(request.environ, body_limit(), allow_untyped=True))
     if len(req.inputs) != 1 or req.inputs[0].name != INPUT_NAME:
         raise InvalidInputError(f"inputs: expected exactly one input named {INPUT_NAME!r}")
     tensor = req.inputs[0]

@@ -1,36 +1,64 @@
 """The gunicorn entry point: ``sentiment_mlops.serving.wsgi:build_app()``.
 
 Settings come from the environment: ``SENTIMENT_MODEL_URI`` (a model directory or a registry URI,
-default ``models/export``), ``SENTIMENT_MAX_TEXTS``, ``SENTIMENT_MAX_CHARS``,
-``SENTIMENT_MAX_BODY_BYTES`` and ``LOG_LEVEL``.
+default :data:`sentiment_mlops.config.DEFAULT_MODEL_URI`), ``SENTIMENT_MAX_TEXTS``, ``SENTIMENT_MAX_CHARS``,
+``SENTIMENT_MAX_BODY_BYTES``, ``LOG_LEVEL`` and ``PROMETHEUS_MULTIPROC_DIR`` (a new temporary
+folder if unset).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import tempfile
+from collections.abc import MutableMapping
+from pathlib import Path
 
 from flask import Flask
 
+from sentiment_mlops.config import DEFAULT_MODEL_URI, MODEL_URI_ENV
 from sentiment_mlops.serving.schemas import Limits
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL_URI = "models/export"
 
 
 def config_from_env() -> dict[str, object]:
     defaults = Limits()
     return {
-        "MODEL_URI": os.environ.get("SENTIMENT_MODEL_URI", DEFAULT_MODEL_URI),
+        "MODEL_URI": os.environ.get(MODEL_URI_ENV, DEFAULT_MODEL_URI),
         "MAX_TEXTS": int(os.environ.get("SENTIMENT_MAX_TEXTS", defaults.max_texts)),
         "MAX_CHARS": int(os.environ.get("SENTIMENT_MAX_CHARS", defaults.max_chars)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", defaults.max_body_bytes)),
+        "MAX_EXPLAIN_TEXTS": int(os.environ.get("SENTIMENT_MAX_EXPLAIN_TEXTS", defaults.max_explain_texts)),
+        "MAX_EXPLAIN_CHARS": int(os.environ.get("SENTIMENT_MAX_EXPLAIN_CHARS", defaults.max_explain_chars)),
     }
 
 
+def prepare_metrics_dir(environ: MutableMapping[str, str] = os.environ) -> Path:
+    """Give prometheus_client's multiprocess mode an empty folder (``PROMETHEUS_MULTIPROC_DIR``,
+    created if unset) and return it.
+
+    Called once per server, in the gunicorn master before the app is built: prometheus_client
+    picks its storage when it is first imported, and the workers forked later inherit the
+    variable. Samples of a previous run (a restarted container keeps its emptyDir) are deleted so
+    they are not counted again; after this call the master writes its own (model gauges).
+    """
+    if not environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if "prometheus_client" in sys.modules:
+            raise RuntimeError("PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is imported")
+        environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
+    folder = Path(environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return folder
+
+
 def build_app() -> Flask:
-    """Configure JSON logging, load the model named by the environment, build the app."""
+    """Prepare the metrics folder, configure JSON logging, load the model named by the
+    environment, build the app (gunicorn calls this once, in the master: ``preload_app``)."""
+    prepare_metrics_dir()
     from sentiment_mlops.registry.versions import load_model
     from sentiment_mlops.serving.access_log import configure_logging
     from sentiment_mlops.serving.app import create_app

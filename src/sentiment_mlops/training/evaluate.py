@@ -118,11 +118,11 @@ def write_figures(y: np.ndarray, proba: np.ndarray, bins: int, folder: Path) -> 
 
 def run(paths: Paths, params: Params, *, track: bool = True) -> dict[str, float]:
     """The ``evaluate`` stage."""
-    from sentiment_mlops import data
+    from sentiment_mlops.data.splits import read_split
 
     started = time.perf_counter()
     model = SentimentModel.load(paths.model_dir)
-    test = data.read_split(paths, "test")
+    test = read_split(paths, "test")
     y = test["label"].to_numpy(np.int64)
     proba = model.predict_proba(test["text"].tolist())
     bins = params.evaluate.calibration_bins

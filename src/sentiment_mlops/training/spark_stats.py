@@ -110,9 +110,9 @@ def _matrix(table: pa.Table, n_features: int) -> tuple[csr_matrix, np.ndarray]:
     buckets, counts = table.column("buckets").combine_chunks(), table.column("counts").combine_chunks()
     indptr = np.zeros(len(table) + 1, dtype=np.int64)
     np.cumsum(buckets.value_lengths().to_numpy(zero_copy_only=False), out=indptr[1:])
-    X = csr_matrix(
-        (counts.flatten().to_numpy(), buckets.flatten().to_numpy(), indptr), shape=(len(table), n_features)
-    )
+    # Copies: Arrow's buffers are read-only, and scipy writes into a matrix's arrays in place.
+    data, indices = np.array(counts.flatten().to_numpy()), np.array(buckets.flatten().to_numpy())
+    X = csr_matrix((data, indices, indptr), shape=(len(table), n_features))
     return X, table.column("label").to_numpy().astype(np.int64)
 
 

@@ -11,13 +11,12 @@ import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sentiment_mlops.config import Params, Paths
-from sentiment_mlops.files import atomic_write_json
+from sentiment_mlops.files import atomic_write_json, file_sha256
 from sentiment_mlops.model import features
 from sentiment_mlops.model.artifact import SentimentModel, seen_bitmap, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec
@@ -170,15 +169,6 @@ def search(
     return sorted(results, key=lambda c: (-c.accuracy, c.log_loss, c.C))
 
 
-def _sha256_of(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Scale and shift (a, c) so that sigmoid(a * logit + c) is calibrated on held-out reviews.
 
@@ -212,7 +202,7 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
 
     ``engine="spark"`` featurises and counts the NB statistics on Spark; the fit is the same.
     """
-    from sentiment_mlops import data
+    from sentiment_mlops.data.splits import read_split
 
     started = time.perf_counter()
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
@@ -225,7 +215,7 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
         X_train, y_train, X_val, y_val = counted.X_train, counted.y_train, counted.X_val, counted.y_val
         stats_train, stats_fit = counted.train, counted.train_and_validation
     else:
-        train_df, val_df = data.read_split(paths, "train"), data.read_split(paths, "validation")
+        train_df, val_df = read_split(paths, "train"), read_split(paths, "validation")
         X_train = features.featurize(train_df["text"].tolist(), spec)
         X_val = features.featurize(val_df["text"].tolist(), spec)
         y_train, y_val = train_df["label"].to_numpy(np.int64), val_df["label"].to_numpy(np.int64)
@@ -269,7 +259,7 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
 
     fitted.weights *= np.float32(scale)
     fitted.bias = scale * fitted.bias + shift
-    data_sha = _sha256_of(paths.processed / "train.parquet", paths.processed / "validation.parquet")
+    data_sha = file_sha256(paths.processed / "train.parquet", paths.processed / "validation.parquet")
     card: dict[str, Any] = {
         "name": params.registry.model_name,
         "architecture": "NB-weighted hashed n-grams + logistic regression (NBSVM family)",
@@ -290,7 +280,7 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
         spec, fitted.weights, fitted.bias, seen_bitmap(fitted.seen_buckets, spec.n_features), card
     )
     model.card["version"] = hashlib.sha256(fitted.weights.tobytes()).hexdigest()[:12]
-    model.card["baseline"] = drift_baseline(model, data.read_split(paths, "unsup")["text"].tolist())
+    model.card["baseline"] = drift_baseline(model, read_split(paths, "unsup")["text"].tolist())
 
     report = {
         "chosen": asdict(best),

@@ -14,118 +14,45 @@ with code 1, naming it and showing the end of its log.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
 
+from sentiment_mlops.config import (
+    DEFAULT_HOST,
+    DEFAULT_MODEL_URI,
+    DEFAULT_PORT,
+    MODEL_URI_ENV,
+    ServerSettings,
+)
+from sentiment_mlops.processes import Supervised, port_in_use, stop_all
+
 log = logging.getLogger(__name__)
 
 SCRAPE_INTERVAL = "5s"
-STOP_TIMEOUT = 20.0  # seconds each process gets after SIGTERM before SIGKILL
-LOG_TAIL_LINES = 20
 
 
 class StackError(RuntimeError):
     """A process of the stack failed: it exited early or never became ready."""
 
 
-@dataclass
-class Child:
-    """One process of the stack: how to start it, where it answers, where it logs."""
-
-    name: str
-    argv: list[str]
-    url: str
-    ready_url: str
-    log_path: Path
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as out:
-            # A session of its own: the terminal's Ctrl-C reaches only the stack, which stops the
-            # children itself, and a signal to the group also reaches the child's own workers.
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        log.debug("started %s (pid %d): %s", self.name, self.proc.pid, " ".join(self.argv))
-
-    def exit_code(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.ready_url, timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def signal_group(self, sig: signal.Signals) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):  # the group is already gone
-            os.killpg(self.proc.pid, sig)
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def stop_all(children: list[Child], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM every process group, wait up to ``timeout`` in all, then SIGKILL what is left."""
-    running = [c for c in children if c.proc is not None]
-    for child in running:
-        child.signal_group(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in running:
-        assert child.proc is not None
-        try:
-            child.proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0f s: killing it", child.name, timeout)
-        # Also after a clean exit: a worker the process left behind in its group must not outlive it.
-        child.signal_group(signal.SIGKILL)
-        child.proc.wait()
-
-
-def _first_dead(children: list[Child]) -> Child | None:
+def _first_dead(children: list[Supervised]) -> Supervised | None:
     return next((c for c in children if c.exit_code() is not None), None)
 
 
-def _died(child: Child) -> StackError:
-    return StackError(
-        f"{child.name} exited early with code {child.exit_code()} (log: {child.log_path}):\n"
-        f"{child.log_tail()}"
-    )
-
-
 def run_stack(
-    children: list[Child],
+    children: list[Supervised],
     stop: threading.Event,
     ready_timeout: float = 180.0,
     echo: Callable[[str], Any] = print,
@@ -143,7 +70,7 @@ def run_stack(
         while pending and not stop.is_set():
             dead = _first_dead(children)
             if dead is not None:
-                raise _died(dead)
+                raise StackError(str(dead.died()))
             pending = [c for c in pending if not c.is_ready()]
             if pending and time.monotonic() > deadline:
                 names = ", ".join(c.name for c in pending)
@@ -157,7 +84,7 @@ def run_stack(
         while not stop.wait(0.5):
             dead = _first_dead(children)
             if dead is not None:
-                raise _died(dead)
+                raise StackError(str(dead.died()))
     finally:
         echo("stopping ...")
         stop_all(children)
@@ -165,15 +92,6 @@ def run_stack(
 
 
 # --- building the stack ----------------------------------------------------------------------
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def stack_prometheus_config(api_target: str, scrape_interval: str = SCRAPE_INTERVAL) -> str:
@@ -200,38 +118,39 @@ def build_children(
     api_port: int,
     prometheus_port: int,
     mlflow_port: int,
-    workers: int,
+    workers: int | None,
     prometheus_bin: str,
-) -> list[Child]:
+) -> list[Supervised]:
     """The processes, their configuration written under ``run_dir`` (no MLflow UI when the tracking
     store is a remote server)."""
     from sentiment_mlops.config import Paths, mlflow_artifact_root, mlflow_tracking_uri
+    from sentiment_mlops.files import atomic_write_text
     from sentiment_mlops.serving.commands import gunicorn_argv
-    from sentiment_mlops.workspace.monitoring import write_atomic
 
     logs = run_dir / "logs"
     metrics_dir = run_dir / "api-metrics"
     metrics_dir.mkdir(parents=True, exist_ok=True)
+    base = ServerSettings.from_env()
+    # a laptop stack: drain quickly on Ctrl-C
+    server = replace(base, bind=f"{host}:{api_port}", workers=workers or base.workers, graceful_timeout=10)
     api_env = {
         **os.environ,
-        "SENTIMENT_MODEL_URI": model_uri,
-        "GUNICORN_BIND": f"{host}:{api_port}",
-        "GUNICORN_WORKERS": str(workers),
-        "GUNICORN_GRACEFUL_TIMEOUT": "10",  # a laptop stack: drain quickly on Ctrl-C
+        MODEL_URI_ENV: model_uri,
+        **server.to_env(),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    api = Child(
+    api = Supervised(
         "api",
         gunicorn_argv(),
-        f"http://{host}:{api_port}",
-        f"http://{host}:{api_port}/readyz",
         logs / "api.log",
-        api_env,
+        url=f"http://{host}:{api_port}",
+        ready_url=f"http://{host}:{api_port}/readyz",
+        env=api_env,
     )
 
     config_path = run_dir / "prometheus.yml"
-    write_atomic(config_path, stack_prometheus_config(f"{host}:{api_port}"))
-    prometheus = Child(
+    atomic_write_text(config_path, stack_prometheus_config(f"{host}:{api_port}"))
+    prometheus = Supervised(
         "prometheus",
         [
             prometheus_bin,
@@ -239,9 +158,9 @@ def build_children(
             f"--storage.tsdb.path={run_dir / 'prometheus'}",
             f"--web.listen-address={host}:{prometheus_port}",
         ],
-        f"http://{host}:{prometheus_port}",
-        f"http://{host}:{prometheus_port}/-/ready",
         logs / "prometheus.log",
+        url=f"http://{host}:{prometheus_port}",
+        ready_url=f"http://{host}:{prometheus_port}/-/ready",
     )
 
     paths = Paths()
@@ -250,7 +169,7 @@ def build_children(
         # a team tracking server already has its UI: nothing local to start
         log.warning("MLFLOW_TRACKING_URI is %s: not starting a local MLflow UI", tracking_uri)
         return [api, prometheus]
-    mlflow = Child(
+    mlflow = Supervised(
         "mlflow",
         [
             str(Path(sys.executable).with_name("mlflow")),
@@ -266,9 +185,9 @@ def build_children(
             "--default-artifact-root",
             mlflow_artifact_root(paths),
         ],
-        f"http://{host}:{mlflow_port}",
-        f"http://{host}:{mlflow_port}/health",
         logs / "mlflow.log",
+        url=f"http://{host}:{mlflow_port}",
+        ready_url=f"http://{host}:{mlflow_port}/health",
     )
     return [api, prometheus, mlflow]
 
@@ -280,13 +199,15 @@ def _fail(message: str) -> typer.Exit:
 
 def stack(
     model_uri: Annotated[
-        str, typer.Option(help="Model directory or registry URI.", envvar="SENTIMENT_MODEL_URI")
-    ] = "models/export",
-    host: Annotated[str, typer.Option(help="Loopback address every process listens on.")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port.")] = 8000,
+        str, typer.Option(help="Model directory or registry URI.", envvar=MODEL_URI_ENV)
+    ] = DEFAULT_MODEL_URI,
+    host: Annotated[str, typer.Option(help="Loopback address every process listens on.")] = DEFAULT_HOST,
+    api_port: Annotated[int, typer.Option(min=1, max=65535, help="The API's port.")] = DEFAULT_PORT,
     prometheus_port: Annotated[int, typer.Option(min=1, max=65535, help="Prometheus's port.")] = 9090,
     mlflow_port: Annotated[int, typer.Option(min=1, max=65535, help="The MLflow UI's port.")] = 5000,
-    workers: Annotated[int, typer.Option(min=1, help="gunicorn worker processes.")] = 2,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="gunicorn worker processes (default: $GUNICORN_WORKERS, 2).")
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Configuration, TSDB and logs (default: <project>/.run).")
     ] = None,
@@ -298,6 +219,12 @@ def stack(
 
     if not _is_model_dir_or_uri(model_uri):
         raise _fail(f"{model_uri} is not a model directory (run `sentiment export`)")
+    from sentiment_mlops.workspace.repository import RepositoryError, monitoring_paths
+
+    try:
+        monitoring_paths()  # the rules and the Prometheus configuration of the repository
+    except RepositoryError as exc:
+        raise _fail(str(exc)) from exc
     binary = shutil.which(prometheus_bin)
     if binary is None:
         raise _fail(f"{prometheus_bin} not found: install Prometheus (Debian: apt-get install prometheus)")

@@ -22,6 +22,8 @@ from tests.unit.test_manifests import (
     write_overlay,
 )
 
+pytestmark = pytest.mark.integration  # renders with kubectl kustomize
+
 COMPONENT = K8S / "components" / "predictive-scaler"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sentiment_mlops.autoscaling.config import AutoscalingParams
-from sentiment_mlops.autoscaling.simulator import run_hpa, scale_to_rps, simulate_policies
+from sentiment_mlops.autoscaling.simulator import run_hpa, scale_demand, simulate_policies
 from sentiment_mlops.autoscaling.trace import read_trace
 
 TARGET = 280.0
@@ -26,9 +26,9 @@ def per_minute(replicas: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def week(nasa_trace: Path) -> np.ndarray:
-    """A week of the real trace (8-14 July, with the STS-70 launch), in requests/s for 16 peak pods."""
+    """A week of the real trace (8-14 July, with the STS-70 launch): its peak is 11.2 pods' capacity."""
     counts = read_trace(nasa_trace).values[7 * 1440 : 14 * 1440]
-    demand, _ = scale_to_rps(counts, params())
+    demand, _ = scale_demand(counts, params())
     return demand
 
 
@@ -106,5 +106,6 @@ def test_static_peak_covers_every_minute(week: np.ndarray) -> None:
     assert run.summary["replica_hours"] == pytest.approx(16 * 7 * 24)
 
 
-def test_trace_is_scaled_so_the_peak_needs_peak_pods(week: np.ndarray) -> None:
-    assert week.max() == pytest.approx(16 * TARGET)
+def test_trace_is_scaled_so_the_peak_is_peak_demand_pods_of_capacity(week: np.ndarray) -> None:
+    assert week.max() == pytest.approx(11.2 * 400)
+    assert week.max() == pytest.approx(16 * TARGET)  # 16 pods at the 70% target

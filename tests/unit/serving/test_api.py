@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from sentiment_mlops import __version__
+from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app
 
@@ -58,7 +60,14 @@ def test_probes_and_version(client: FlaskClient, model: SentimentModel) -> None:
             "alias": "none",
             "featurizer_version": model.card["featurizer"]["version"],
         },
+        "kernels": {
+            "implementation": "compiled",
+            "module": kernels.info().module,
+            "cpu_baseline": "x86-64-v3",
+            "threads": kernels.threads(),
+        },
     }
+    assert Path(version["kernels"]["module"]).name.startswith("_kernels.cpython-311")
 
 
 def test_without_a_model_liveness_passes_and_the_rest_answers_503() -> None:
@@ -93,7 +102,7 @@ def test_openapi_documents_every_route(client: FlaskClient) -> None:
         assert path in doc["paths"], path
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert method.lower() in doc["paths"][path], (method, path)
-    batch = doc["components"]["schemas"]["PredictRequest"]["oneOf"][1]["properties"]["texts"]
+    batch = doc["components"]["schemas"]["PredictRequest"]["properties"]["texts"]
     assert batch["maxItems"] == 8  # the configured limit, not a copy of the default
     assert batch["items"]["maxLength"] == 2000
 

@@ -1,0 +1,82 @@
+"""Record the registered model's ``champion`` version, or point the alias back to a recorded one.
+
+CD records the champion before it promotes a new model, and restores it if the deployment then
+fails; CI runs both against its local MLflow store after the pipeline, so the code CD depends on
+runs on every change. The tracking server comes from ``MLFLOW_TRACKING_URI`` (and
+``MLFLOW_TRACKING_TOKEN``), else the project's local store, as for the ``sentiment`` commands.
+
+    python scripts/champion.py record              # prints the version; adds version=... to $GITHUB_OUTPUT
+    python scripts/champion.py restore VERSION     # VERSION "" removes the alias (there was none)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ALIAS = "champion"
+# What MLflow answers when the model or its alias does not exist yet (the first promotion).
+ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
+def model_name() -> str:
+    """The registered model's name, with MLflow pointed where the CLI points it."""
+    from sentiment_mlops.config import Paths, load_params
+    from sentiment_mlops.registry.tracking import connect
+
+    connect(Paths())  # $MLFLOW_TRACKING_URI, else the project's local store
+    return str(load_params().registry.model_name)
+
+
+def record() -> str:
+    """The champion's version, or "" when there is none yet."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name = model_name()
+    try:
+        version = str(MlflowClient().get_model_version_by_alias(name, ALIAS).version)
+    except MlflowException as exc:
+        if exc.error_code not in ABSENT:
+            raise
+        version = ""
+    print(f"current {ALIAS} of {name!r}: {version or 'none'}")
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with Path(output).open("a", encoding="utf-8") as out:
+            out.write(f"version={version}\n")
+    return version
+
+
+def restore(previous: str) -> None:
+    """Point the alias at ``previous``, or remove it if there was no champion before."""
+    from mlflow import MlflowClient
+
+    name = model_name()
+    client = MlflowClient()
+    if previous:
+        client.set_registered_model_alias(name, ALIAS, previous)
+        print(f"{name!r}: {ALIAS} -> version {previous}")
+    else:
+        client.delete_registered_model_alias(name, ALIAS)
+        print(f"{name!r}: {ALIAS} alias removed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("record", help="print (and output) the current champion version")
+    back = sub.add_parser("restore", help="point the champion alias back to VERSION")
+    back.add_argument("version", help='the recorded version; "" removes the alias')
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        record()
+    else:
+        restore(args.version)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The server's setup happens in explicit calls, not when its modules are imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sentiment_mlops.serving.wsgi import prepare_metrics_dir
+
+_IMPORT = """
+import json, os, sys
+before = dict(os.environ)
+import sentiment_mlops.serving.gunicorn_conf, sentiment_mlops.serving.wsgi  # what gunicorn imports first
+prometheus = "prometheus_client" in sys.modules  # must wait for prepare_metrics_dir
+import sentiment_mlops.serving.app, sentiment_mlops.serving.access_log, logging
+print(json.dumps({"env_changed": dict(os.environ) != before, "srcfile": logging._srcfile is not None,
+                  "prometheus": prometheus}))
+"""
+
+
+def test_importing_the_server_modules_changes_nothing(tmp_path: Path) -> None:
+    stale = tmp_path / "counter_123.db"
+    stale.write_bytes(b"samples of a previous run")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(proc.stdout) == {"env_changed": False, "srcfile": True, "prometheus": False}
+    assert list((tmp_path / "tmp").iterdir()) == []  # no temporary folder made
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    subprocess.run([sys.executable, "-c", _IMPORT], env=env, capture_output=True, text=True, check=True)
+    assert stale.exists()  # nothing deleted
+
+
+def test_prepare_metrics_dir_empties_the_folder_of_a_previous_run(tmp_path: Path) -> None:
+    (tmp_path / "counter_123.db").write_bytes(b"old")
+    (tmp_path / "histogram_live_7.db").write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("not a sample file")
+    environ = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    assert prepare_metrics_dir(environ) == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_prepare_metrics_dir_makes_a_folder_when_none_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delitem(sys.modules, "prometheus_client", raising=False)
+    environ: dict[str, str] = {}
+    folder = prepare_metrics_dir(environ)
+    assert environ["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
+    assert folder.is_dir() and folder.parent == tmp_path
+
+
+def test_prepare_metrics_dir_refuses_when_it_is_too_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prometheus_client
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", prometheus_client)
+    with pytest.raises(RuntimeError, match="before prometheus_client is imported"):
+        prepare_metrics_dir({})
