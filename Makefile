@@ -22,7 +22,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
         bench-model bench-kernels bench-serve bench-container bench-metrics wheels image image-smoke \
-        image-archive image-scaler manifests simulate stack serve loop clean system-packages shared
+        image-archive image-load image-scaler manifests simulate stack serve loop clean system-packages shared
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,7 +37,8 @@ $(VENV)/.installed: pyproject.toml uv.lock setup.py src/sentiment_mlops/model/_k
 
 setup: $(VENV)/.installed ## Create the virtual environment, install (locked versions), compile the kernels
 
-run: pipeline ## Set up, run the pipeline, register and promote the model, start the service
+run: pipeline ## Set up, run the pipeline, register and promote the model, export the champion, serve it
+	$(SENTIMENT) export
 	$(SENTIMENT) serve --host $(HOST) --port $(PORT)
 
 repro: setup ## Run the DVC pipeline (only stages whose inputs changed)
@@ -110,6 +111,10 @@ image-archive: ## Save the image for delivery: build/sentiment-api.tar.gz (what 
 	mkdir -p build
 	$(ENGINE_ENV) bash -c '"$$CONTAINER_ENGINE" $${CONTAINER_RUNTIME_FLAGS:-} save "$$0"' $(IMAGE) | gzip > build/sentiment-api.tar.gz.part
 	mv build/sentiment-api.tar.gz.part build/sentiment-api.tar.gz
+
+image-load: ## Load the image archive (build/sentiment-api.tar.gz) into ENGINE: CD's first step with CI's image
+	@[ -s build/sentiment-api.tar.gz ] || { echo "build/sentiment-api.tar.gz is missing: make image-archive" >&2; exit 2; }
+	$(ENGINE_ENV) bash -c 'gunzip --stdout build/sentiment-api.tar.gz | "$$CONTAINER_ENGINE" $${CONTAINER_RUNTIME_FLAGS:-} load'
 
 manifests: ## Render the eks overlay with the API image IMAGE_REF (repository@sha256:...) pinned: build/manifests.yaml
 	@[ -n "$(IMAGE_REF)" ] || { echo "set IMAGE_REF=<repository>@sha256:<digest>" >&2; exit 2; }

@@ -9,8 +9,9 @@
 #   build/dist/              our own wheel (sentiment_mlops-<version>-cp311-cp311-linux_x86_64.whl),
 #                            with the scoring kernels' C extension compiled for x86-64-v3
 #   build/model/             a copy of the model the api image bakes in: MODEL_DIR, by default
-#                            models/export, the exported champion (checked, not built: `make run`
-#                            or `sentiment export` produce it)
+#                            models/model, the model the pipeline trained and gated, named by its
+#                            content hash (checked, not built: `make pipeline` produces it); CD adds
+#                            the team registry's card for it (deploy/release-model.sh)
 #
 # Our wheel is built here, on the host, by the package's build backend (setuptools, setup.py), which
 # compiles the kernels' C extension with gcc. Building it on the host rather than in a builder stage
@@ -19,7 +20,7 @@
 # as the image's python3.11 (CPython keeps the ABI stable within a minor version); the image build
 # scores with the extension and fails if it does not load.
 #
-# Environment: MODEL_DIR (models/export), PYTHON (the project's virtualenv interpreter:
+# Environment: MODEL_DIR (models/model), PYTHON (the project's virtualenv interpreter:
 # .venv/bin/python), PIP_PYTHON (an interpreter that has pip, for `pip download`),
 # SENTIMENT_CPU_BASELINE (the -march level the kernels are built for: x86-64-v3).
 set -euo pipefail
@@ -27,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 target=${1:-api}
 PYTHON=${PYTHON:-.venv/bin/python}
-MODEL_DIR=${MODEL_DIR:-models/export}
+MODEL_DIR=${MODEL_DIR:-models/model}
 wheels=build/wheels/$target
 
 die() { echo "build-context: $*" >&2; exit 2; }
@@ -54,7 +55,7 @@ fi
 if [ "$target" = api ]; then
   # Checked first: it is the one input this script cannot make.
   for f in "$MODEL_DIR/card.json" "$MODEL_DIR/weights.npz"; do
-    [ -s "$f" ] || die "$f is missing: the image bakes the exported champion model; run \`make run\` (or \`sentiment export\`) first"
+    [ -s "$f" ] || die "$f is missing: the image bakes the trained model; run \`make pipeline\` first"
   done
   echo "build-context: model $MODEL_DIR -> build/model" >&2
   rm -rf build/model

@@ -7,7 +7,8 @@
 #   MLFLOW_TRACKING_URI=https://mlflow.example.org deploy/release-model.sh [OUT]   (OUT: build/model)
 #
 # Prints the model's identity, one label=value line each (name, version, content-hash), which
-# the release image's labels and the service's /version both state.
+# the release image's labels and the service's /version both state; with GITHUB_OUTPUT set (CD),
+# also appends them there as model-name=, model-version= and model-content-hash=.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +29,8 @@ read -r _ name _ version _ <<<"$registered"
 "$SENTIMENT" promote >&2
 # The version just gated, by number: the champion alias may move again meanwhile.
 "$SENTIMENT" export --model-uri "models:/$name/$version" --out "$out" >&2
-"$PYTHON" -m sentiment_mlops.model.identity "$out"
+identity=$("$PYTHON" -m sentiment_mlops.model.identity "$out")
+echo "$identity"
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  echo "${identity//io.sentiment-mlops.model./model-}" >>"$GITHUB_OUTPUT"
+fi

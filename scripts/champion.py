@@ -1,12 +1,12 @@
-"""Record the registered model's ``champion`` version, or point the alias back to a recorded one.
+"""Record the registered model's ``champion`` version before CD promotes a new model.
 
-CD records the champion before it promotes a new model, and restores it if the deployment then
-fails; CI runs both against its local MLflow store after the pipeline, so the code CD depends on
-runs on every change. The tracking server comes from ``MLFLOW_TRACKING_URI`` (and
-``MLFLOW_TRACKING_TOKEN``), else the project's local store, as for the ``sentiment`` commands.
+If the deployment then fails, CD points the alias back with ``sentiment restore-champion
+<recorded version>``, the command the runbook gives an operator; .ci/run runs both against its
+local MLflow store after the pipeline, so the code CD depends on runs on every change. The
+tracking server comes from ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_TRACKING_TOKEN``), else the
+project's local store, as for the ``sentiment`` commands.
 
-    python scripts/champion.py record              # prints the version; adds version=... to $GITHUB_OUTPUT
-    python scripts/champion.py restore VERSION     # VERSION "" removes the alias (there was none)
+    python scripts/champion.py record     # prints the version; adds version=... to $GITHUB_OUTPUT
 """
 
 from __future__ import annotations
@@ -50,31 +50,12 @@ def record() -> str:
     return version
 
 
-def restore(previous: str) -> None:
-    """Point the alias at ``previous``, or remove it if there was no champion before."""
-    from mlflow import MlflowClient
-
-    name = model_name()
-    client = MlflowClient()
-    if previous:
-        client.set_registered_model_alias(name, ALIAS, previous)
-        print(f"{name!r}: {ALIAS} -> version {previous}")
-    else:
-        client.delete_registered_model_alias(name, ALIAS)
-        print(f"{name!r}: {ALIAS} alias removed")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("record", help="print (and output) the current champion version")
-    back = sub.add_parser("restore", help="point the champion alias back to VERSION")
-    back.add_argument("version", help='the recorded version; "" removes the alias')
-    args = parser.parse_args(argv)
-    if args.command == "record":
-        record()
-    else:
-        restore(args.version)
+    parser.parse_args(argv)
+    record()
     return 0
 
 

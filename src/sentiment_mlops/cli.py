@@ -166,14 +166,17 @@ def promote() -> None:
 
 @app.command("restore-champion")
 def restore_champion(
-    version: Annotated[str, typer.Argument(help="The registry version the rolled-back image serves.")],
+    version: Annotated[
+        str, typer.Argument(help='The registry version the rolled-back image serves; "" removes the alias.')
+    ],
 ) -> None:
     """Point alias 'champion' back to VERSION after rolling the deployment back (no gate)."""
     from sentiment_mlops.registry import versions as registry
 
     with _stage("restore-champion") as (paths, params):
         registry.restore_champion(paths, params, version)
-        typer.echo(f"{params.registry.model_name}: champion -> version {version}")
+        target = f"version {version}" if version else "none (alias removed)"
+        typer.echo(f"{params.registry.model_name}: champion -> {target}")
 
 
 @app.command()

@@ -251,3 +251,8 @@ def test_the_runbooks_rollback_points_the_registry_at_the_model_that_serves(
         check=False,
     )
     assert unknown.returncode == 2 and "no version '99'" in unknown.stderr
+    # CD's restore after a first release that failed: no champion was recorded, so none is left.
+    out = _run([str(BIN / "sentiment"), "restore-champion", ""], root, tracking=team_registry)
+    assert "champion -> none" in out
+    aliases = MlflowClient(tracking_uri=team_registry).get_registered_model("sentiment").aliases
+    assert "champion" not in aliases

@@ -8,14 +8,17 @@ yes/no flag (``--pull=never`` makes it fail), podman needs ``--pull=never`` (no 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.model.features import FeaturizerSpec
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration  # runs bash and the deploy scripts
@@ -25,17 +28,19 @@ FAKE_ENGINE = '#!/bin/sh\nprintf "%s\\n" "$@" > "$ENGINE_ARGS"\n'
 
 @pytest.fixture
 def context(tmp_path: Path) -> Path:
-    """A copy of what deploy/build-image.sh reads: itself, pyproject.toml and a build context."""
+    """A copy of what deploy/build-image.sh reads: itself, pyproject.toml and a build context whose
+    model (a small real one: the script reads its identity with the package) is registry version 3."""
     root = tmp_path / "repo"
     (root / "deploy").mkdir(parents=True)
     shutil.copy2(REPO_ROOT / "deploy" / "build-image.sh", root / "deploy" / "build-image.sh")
     shutil.copy2(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
     (root / "build" / "wheels" / "api").mkdir(parents=True)
     (root / "build" / "wheels" / "api" / "requirements.txt").write_text("numpy==2.0.0\n")
-    (root / "build" / "model").mkdir()
-    (root / "build" / "model" / "card.json").write_text(
-        json.dumps({"version": "abc", "registry": {"version": "3"}})
-    )
+    spec = FeaturizerSpec(ngram_max=1, hash_bits=8)
+    weights = np.zeros(spec.n_features, dtype=np.float32)
+    seen = np.zeros(spec.n_features // 8, dtype=np.uint8)
+    card = {"version": "abc", "registry": {"version": "3"}}
+    SentimentModel(spec, weights, 0.0, seen, card).save(root / "build" / "model")
     return root
 
 
@@ -52,6 +57,7 @@ def build_args(context: Path, tmp_path: Path, engine: str) -> list[str]:
         "ENGINE_ARGS": str(record),
         "IMAGE_SOURCE": "https://example.invalid/repo",
         "HOME": str(tmp_path),
+        "PYTHON": sys.executable,  # the project's interpreter: build-image.sh reads the model with it
     }
     proc = subprocess.run(
         ["bash", str(context / "deploy" / "build-image.sh"), "api", "sentiment-api:test"],

@@ -27,7 +27,9 @@ OLD_FIX = """- A bad model after a reload: point the `champion` alias back to th
 
 
 def _commands() -> set[str]:
-    return {c.name or c.callback.__name__ for c in app.registered_commands}
+    """The CLI's commands and command groups (``sentiment feedback export`` is in group ``feedback``)."""
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    return commands | {g.name for g in app.registered_groups if g.name}
 
 
 def runbook_problems(text: str) -> list[str]:

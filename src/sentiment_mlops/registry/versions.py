@@ -182,11 +182,17 @@ def promote(paths: Paths, params: Params) -> GateDecision:
 
 def restore_champion(paths: Paths, params: Params, version: str) -> None:
     """Point ``champion`` back to ``version`` after the deployment was rolled back to the image that
-    serves it; no gate (it served before). An unknown version is a :class:`RegistryError`."""
+    serves it; no gate (it served before). An empty ``version`` (there was no champion before the
+    failed release) removes the alias. An unknown version is a :class:`RegistryError`."""
     from mlflow.exceptions import MlflowException
 
     client = _client(paths)
     name = params.registry.model_name
+    if not version:
+        if _alias_version(client, name, CHAMPION) is not None:
+            client.delete_registered_model_alias(name, CHAMPION)
+        log.info("removed %s's %s alias (there was none before)", name, CHAMPION)
+        return
     try:
         client.get_model_version(name, version)
     except MlflowException as exc:
