@@ -38,8 +38,12 @@ DEPLOY = REPO_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 OVERLAYS = ("local", "eks")
 COMPONENTS = sorted(p.parent.name for p in (K8S / "components").glob("*/kustomization.yaml"))
+# Components that patch another component's objects, which must be listed before them.
+REQUIRES = {"canary": ["istio"]}
 CLUSTER_CONFIG = DEPLOY / "eks" / "cluster.yaml"
-WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout"}
+# What a ScaledObject may scale here: (apiVersion, kind). An Argo Rollout has the /scale subresource.
+SCALABLE = {("apps/v1", "Deployment"), ("argoproj.io/v1alpha1", "Rollout")}
 CLUSTER_SCOPED = {
     "Namespace",
     "StorageClass",
@@ -98,6 +102,16 @@ def write_overlay(directory: Path, parent: Path, components: list[Path], extra: 
     }
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
     return directory
+
+
+def component_order(names: list[str]) -> list[str]:
+    """NAMES with the components they require, each after what it requires."""
+    ordered: list[str] = []
+    for name in names:
+        for needed in [*REQUIRES.get(name, []), name]:
+            if needed not in ordered:
+                ordered.append(needed)
+    return ordered
 
 
 def _relpath(path: Path, start: Path) -> str:
@@ -256,25 +270,30 @@ def review_problems(objects: list[Obj]) -> list[str]:
                     f"{name} container {container['name']}: {p}"
                     for p in _container_problems(container, pod_security, init)
                 ]
-    for deployment in by_kind.get("Deployment", []):
-        name = deployment["metadata"]["name"]
+    for deployment in by_kind.get("Deployment", []) + by_kind.get("Rollout", []):
+        name = f"{deployment['kind']}/{deployment['metadata']['name']}"
         labels = deployment["spec"]["template"]["metadata"].get("labels", {})
         if not any(
             _selects(pdb["spec"]["selector"], labels) for pdb in by_kind.get("PodDisruptionBudget", [])
         ):
-            problems.append(f"Deployment/{name}: no PodDisruptionBudget selects its pods")
-    deployments = {
-        (d["metadata"].get("namespace"), d["metadata"]["name"]) for d in by_kind.get("Deployment", [])
+            problems.append(f"{name}: no PodDisruptionBudget selects its pods")
+    scalable = {
+        (o["apiVersion"], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+        for o in objects
+        if (o["apiVersion"], o["kind"]) in SCALABLE
+        # KEDA cannot scale a Rollout that points at a Deployment (kedacore/keda issue 4344).
+        and "workloadRef" not in o["spec"]
     }
     targets: dict[tuple[str | None, str], str] = {}
     for scaled in by_kind.get("ScaledObject", []):
         ref = scaled["spec"]["scaleTargetRef"]
         key = (scaled["metadata"].get("namespace"), ref["name"])
         sname = f"ScaledObject/{scaled['metadata']['name']}"
-        if ref.get("kind", "Deployment") != "Deployment" or key not in deployments:
+        target = (ref.get("apiVersion", "apps/v1"), ref.get("kind", "Deployment"), *key)
+        if target not in scalable:
             problems.append(
-                f"{sname}: targets {ref.get('kind', 'Deployment')}/{ref['name']}, "
-                "which is not a Deployment in the rendered manifests"
+                f"{sname}: targets {target[0]} {target[1]}/{ref['name']}, which is not a Deployment "
+                "or a Rollout (without workloadRef) in the rendered manifests"
             )
         if key in targets:
             problems.append(f"{sname}: {targets[key]} already scales {ref['name']} (two HPAs would fight)")
@@ -396,7 +415,7 @@ def test_kubectl_only_cd_overlay_pins_the_image(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_with_all_components_validates(tmp_path: Path, overlay: str) -> None:
     assert {"istio", "predictkube"} <= set(COMPONENTS), COMPONENTS
-    components = [K8S / "components" / c for c in COMPONENTS]
+    components = [K8S / "components" / c for c in component_order(COMPONENTS)]
     objects = render(write_overlay(tmp_path / "all", K8S / "overlays" / overlay, components))
     assert all_problems(objects) == [], _report(all_problems(objects))
     assert len([o for o in objects if o["kind"] == "ScaledObject"]) == 1
@@ -404,9 +423,8 @@ def test_overlay_with_all_components_validates(tmp_path: Path, overlay: str) -> 
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_each_component_alone_on_eks_validates(tmp_path: Path, component: str) -> None:
-    objects = render(
-        write_overlay(tmp_path / component, K8S / "overlays" / "eks", [K8S / "components" / component])
-    )
+    needed = [K8S / "components" / c for c in component_order([component])]
+    objects = render(write_overlay(tmp_path / component, K8S / "overlays" / "eks", needed))
     assert all_problems(objects) == [], _report(all_problems(objects))
 
 
@@ -572,7 +590,7 @@ def test_scaledobject_on_a_missing_deployment_fails(deploy_copy: Path) -> None:
         "    kind: Deployment\n    name: sentiment-apl\n",
     )
     problems = _problems_of_copy(deploy_copy)
-    assert any("targets Deployment/sentiment-apl" in p for p in problems), problems
+    assert any("targets apps/v1 Deployment/sentiment-apl" in p for p in problems), problems
 
 
 def test_second_scaledobject_on_the_same_deployment_fails(rendered: dict[str, list[Obj]]) -> None:
