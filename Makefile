@@ -61,8 +61,8 @@ shared: ## Check the shared test material (../shared), or lay it out there from 
 	  python3 scripts/fetch_shared.py --dest "$(SHARED)" $(if $(SENTIMENT_DATA_ARCHIVE),--imdb-archive "$(SENTIMENT_DATA_ARCHIVE)"); \
 	fi
 
-test: setup ## Run every test: unit, data, model, integration and the full-data pipeline
-	$(BIN)/pytest
+# Every tier in turn, each test once (the tiers' markers partition the suite: test_ci_parity checks).
+test: test-fast test-integration test-slow test-container ## Run every test: fast, integration, slow (full data), container
 
 # The fast tier: no shared material, no program but Python, no network (tests/hermetic.py checks).
 FAST_TIER := not slow and not integration and not container and not shared

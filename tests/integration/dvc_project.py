@@ -86,6 +86,9 @@ def build(base: Path, archive: Path) -> DvcProject:
     shutil.copytree(
         REPO_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
     )
+    # The folder of labelled files the train stage depends on, as a clone has it (its README only).
+    (root / "data" / "labelled").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "data" / "labelled" / "README.md", root / "data" / "labelled" / "README.md")
     project = DvcProject(root, archive)
     project.run("git", "init", "-q", "-b", "main")
     project.run("dvc", "init", "-q")

@@ -68,6 +68,7 @@ class Traffic:
     statuses: list[int] = field(default_factory=list)
     wrong_labels: list[tuple[str, str]] = field(default_factory=list)
     paced_done: list[float] = field(default_factory=list)  # epoch seconds each paced response came back
+    labelled: list[tuple[str, str]] = field(default_factory=list)  # (prediction id, true label)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -77,8 +78,11 @@ class Traffic:
     def predict(self, session: requests.Session, url: str, text: str, expected: str) -> float:
         response = session.post(f"{url}{PREDICT}", json={"text": text}, timeout=30)
         done = time.time()
-        label = response.json()["predictions"][0]["label"] if response.status_code == 200 else None
+        prediction = response.json()["predictions"][0] if response.status_code == 200 else {}
+        label = prediction.get("label")
         with self.lock:
+            if "id" in prediction:
+                self.labelled.append((prediction["id"], expected))
             self.statuses.append(response.status_code)
             self.sent[expected] += 1
             if label != expected:
@@ -110,6 +114,14 @@ def _balanced(server: ApiServer, traffic: Traffic) -> None:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(send, jobs))
+
+
+def _feedback(server: ApiServer, items: list[tuple[str, str]]) -> None:
+    """The true labels of earlier predictions, as a client sends them later."""
+    body = {"feedback": [{"id": i, "label": label} for i, label in items]}
+    response = requests.post(f"{server.url}/v1/feedback", json=body, timeout=30)
+    assert response.status_code == 202, response.text
+    assert response.json()["matched"] == len(items)
 
 
 def _paced(server: ApiServer, traffic: Traffic, seconds: float, rate: float) -> tuple[float, float]:
@@ -150,6 +162,11 @@ def observed(small_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         traffic = Traffic()
 
         _balanced(server, traffic)
+        # labels for the balanced predictions, in two halves a scrape apart, so rate() sees them
+        half = len(traffic.labelled) // 2
+        _feedback(server, traffic.labelled[:half])
+        prom.wait_for_scrape_after(time.time())
+        _feedback(server, traffic.labelled[half:])
         prom.wait_for_scrape_after(time.time())
         # the alert rules read recorded series; give both groups a few evaluations after the data
         counted = f"namespace_job:model_prediction_count:rate1h * 3600 >= {2 * BALANCED_PER_CLASS}"

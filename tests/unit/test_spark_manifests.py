@@ -20,6 +20,9 @@ from tests.unit.test_manifests import (
     schema_problems,
 )
 
+# They run kubectl and read the CRD schemas in ../shared: the integration tier.
+pytestmark = [pytest.mark.integration, pytest.mark.shared]
+
 SPARK = REPO_ROOT / "deploy" / "spark"
 GROUP, VERSION = "sparkoperator.k8s.io", "v1beta2"
 
