@@ -21,8 +21,9 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
-        bench-model bench-kernels bench-serve bench-container bench-metrics wheels image image-smoke \
-        image-archive image-load image-scaler manifests simulate stack serve loop clean system-packages shared
+        bench-model bench-kernels bench-serve bench-container bench-metrics bench-spark wheels image \
+        image-smoke image-archive image-load image-scaler manifests simulate stack serve loop clean \
+        system-packages shared
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -140,6 +141,8 @@ bench-metrics: setup ## /metrics scrape time after 1M requests (4 workers), metr
 
 loop: setup ## The production loop on real reviews: serve, replay, alert, feedback, retrain, promote, reload (reports/loop)
 	$(SENTIMENT) loop --archive $(SENTIMENT_DATA_ARCHIVE)
+bench-spark: setup ## Spark local[2] against local scoring and training statistics (100k reviews)
+	$(PY) bench/bench_spark.py
 
 clean: ## Remove caches (keeps data, models and the MLflow store)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,13 @@ log = logging.getLogger("sentiment_mlops.cli")
 
 # The file dvc.yaml's ingest stage depends on (the official archive's name).
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
+
+
+class Engine(StrEnum):
+    """Where batch work runs: this machine, or Apache Spark (local mode or a cluster)."""
+
+    local = "local"
+    spark = "spark"
 
 
 @app.callback()
@@ -124,12 +132,15 @@ def split() -> None:
 @app.command()
 def train(
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    engine: Annotated[
+        Engine, typer.Option(help="spark: featurise and count the NB statistics on a Spark cluster.")
+    ] = Engine.local,
 ) -> None:
     """Choose hyper-parameters on validation, refit on train, save models/model, log to MLflow."""
     from sentiment_mlops.training import train as train_stage
 
     with _stage("train") as (paths, params):
-        train_stage.run(paths, params, track=track)
+        train_stage.run(paths, params, track=track, engine=engine.value)
 
 
 @app.command()
@@ -195,18 +206,29 @@ def export(
 def predict(
     text: Annotated[str | None, typer.Argument(help="One review to score.")] = None,
     input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", help="CSV, JSONL or parquet file with a 'text' column.")
+        str | None,
+        typer.Option(
+            "--input", "-i", help="CSV, JSONL or parquet with a 'text' column (spark: any path Spark reads)."
+        ),
     ] = None,
     output_file: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write the scored rows (same formats).")
+        str | None,
+        typer.Option("--output", "-o", help="Where to write the scored rows (spark: a Parquet dataset)."),
     ] = None,
     model_uri: Annotated[
         str, typer.Option(help="Model directory or registry URI.", envvar="SENTIMENT_MODEL_URI")
     ] = "models/model",
     text_column: Annotated[str, typer.Option(help="Column holding the review text.")] = "text",
     batch_size: Annotated[int, typer.Option(min=1, help="Reviews per scored batch.")] = 10_000,
+    engine: Annotated[
+        Engine, typer.Option(help="local: stream on this machine; spark: score on a Spark cluster.")
+    ] = Engine.local,
+    input_format: Annotated[
+        str | None,
+        typer.Option(help="spark: parquet, csv or jsonl when the suffix does not say (folders: parquet)."),
+    ] = None,
 ) -> None:
-    """Score one review, or a whole file (streamed, so it may be larger than memory)."""
+    """Score one review, or a whole file (streamed, so it may be larger than memory) or dataset."""
     from sentiment_mlops import batch as predict_mod
     from sentiment_mlops.registry import versions as registry
 
@@ -222,7 +244,15 @@ def predict(
         if output_file is None:
             typer.echo("error: predict: --input needs --output", err=True)
             raise typer.Exit(2)
-        rows = predict_mod.predict_file(model, input_file, output_file, text_column, batch_size)
+        if engine is Engine.spark:
+            from sentiment_mlops.spark import scoring, session
+
+            spark = session.get_session("sentiment-predict")
+            rows = scoring.predict_dataset(spark, model, input_file, output_file, text_column, input_format)
+        else:
+            rows = predict_mod.predict_file(
+                model, Path(input_file), Path(output_file), text_column, batch_size
+            )
         typer.echo(f"scored {rows} reviews -> {output_file}")
 
 

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentiment_mlops.config import Params, Paths
+from sentiment_mlops.config import ConfigError, Params, Paths
 from sentiment_mlops.files import atomic_write_json, file_sha256
 from sentiment_mlops.model import features
 from sentiment_mlops.model.artifact import SentimentModel, seen_bitmap, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec
 
 if TYPE_CHECKING:
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csc_matrix, csr_matrix
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,45 @@ class Fitted:
     seen_buckets: np.ndarray
 
 
+@dataclass(frozen=True)
+class NBStatistics:
+    """Per bucket seen in training (sorted): its document frequency and its per-class sums, the
+    statistics behind ``min_df`` and the NB log-count ratio. Sums of counts, so any engine may
+    compute them in parts (the Spark engine does, on a cluster)."""
+
+    seen: np.ndarray  # bucket ids, ascending
+    df: np.ndarray  # reviews holding the bucket
+    positive: np.ndarray  # float32: sum of the feature over positive reviews
+    negative: np.ndarray  # float32: the same over negative reviews
+
+    @classmethod
+    def of(cls, seen: np.ndarray, compact: csc_matrix, y: np.ndarray) -> NBStatistics:
+        """From the training matrix compacted to its ``seen`` columns."""
+        df = np.diff(compact.indptr)  # binary or not, a column's stored entries = its document count
+        rows = compact.tocsr()
+        positive = np.asarray(rows[y == 1].sum(axis=0), dtype=np.float32).ravel()
+        negative = np.asarray(rows[y == 0].sum(axis=0), dtype=np.float32).ravel()
+        return cls(seen, df, positive, negative)
+
+
 class _Prepared:
     """Training matrix compacted to the buckets kept by ``min_df`` (done once per search)."""
 
-    def __init__(self, X: csr_matrix, y: np.ndarray, min_df: int) -> None:
-        self.seen = np.unique(X.indices)
-        compact = X[:, self.seen].tocsc()
-        df = np.diff(compact.indptr)  # binary or not, a column's stored entries = its document count
-        keep = df >= min_df
+    def __init__(self, X: csr_matrix, y: np.ndarray, min_df: int, stats: NBStatistics | None = None) -> None:
+        seen = np.unique(X.indices) if stats is None else stats.seen
+        compact = X[:, seen].tocsc()
+        stats = stats or NBStatistics.of(seen, compact, y)
+        self.seen = stats.seen
+        keep = stats.df >= min_df
         self.columns = self.seen[keep]
         self.A = compact[:, keep].tocsr()
         self.y = y
+        self._positive, self._negative = stats.positive[keep], stats.negative[keep]
 
     def nb_ratio(self, alpha: float) -> np.ndarray:
         """Log-count ratio r = log((p/|p|) / (q/|q|)) with smoothing ``alpha`` (Wang & Manning 2012)."""
-        p = alpha + np.asarray(self.A[self.y == 1].sum(axis=0)).ravel()
-        q = alpha + np.asarray(self.A[self.y == 0].sum(axis=0)).ravel()
+        p = alpha + self._positive
+        q = alpha + self._negative
         return np.log((p / p.sum()) / (q / q.sum()))
 
 
@@ -88,10 +111,19 @@ def _expand(prep: _Prepared, r: np.ndarray, w: np.ndarray, bias: float, n_featur
 
 
 def fit_nbsvm(
-    X: csr_matrix, y: np.ndarray, *, C: float, nb_alpha: float, beta: float, min_df: int, max_iter: int
+    X: csr_matrix,
+    y: np.ndarray,
+    *,
+    C: float,
+    nb_alpha: float,
+    beta: float,
+    min_df: int,
+    max_iter: int,
+    stats: NBStatistics | None = None,
 ) -> Fitted:
-    """Fit one model on the binarised hashed n-gram matrix ``X`` with labels ``y`` (0/1)."""
-    prep = _Prepared(X, y, min_df)
+    """Fit one model on the binarised hashed n-gram matrix ``X`` with labels ``y`` (0/1); ``stats``
+    are ``X``'s :class:`NBStatistics` when an engine computed them already."""
+    prep = _Prepared(X, y, min_df, stats)
     r = prep.nb_ratio(nb_alpha)
     w, bias = _fit_lr(prep.A.multiply(r).tocsr(), y, C, max_iter)
     return _expand(prep, r, _interpolate(w, beta), bias, X.shape[1])
@@ -103,11 +135,16 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def search(
-    X_train: csr_matrix, y_train: np.ndarray, X_val: csr_matrix, y_val: np.ndarray, params: Params
+    X_train: csr_matrix,
+    y_train: np.ndarray,
+    X_val: csr_matrix,
+    y_val: np.ndarray,
+    params: Params,
+    stats: NBStatistics | None = None,
 ) -> list[Candidate]:
     """Score every (C, nb_alpha, beta) of params.train on the validation split, best first."""
     tp = params.train
-    prep = _Prepared(X_train, y_train, params.features.min_df)
+    prep = _Prepared(X_train, y_train, params.features.min_df, stats)
     X_val_kept = X_val[:, prep.columns].tocsr()
     results: list[Candidate] = []
     for alpha in tp.nb_alpha:
@@ -160,25 +197,43 @@ def drift_baseline(model: SentimentModel, reviews: list[str], bins: int = 20) ->
     }
 
 
-def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
-    """The ``train`` stage: search on validation, refit, save the model, report, track in MLflow."""
+def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "local") -> SentimentModel:
+    """The ``train`` stage: search on validation, refit, save the model, report, track in MLflow.
+
+    ``engine="spark"`` featurises and counts the NB statistics on Spark; the fit is the same.
+    """
     from sentiment_mlops.data import labelled
     from sentiment_mlops.data.splits import read_split
 
     started = time.perf_counter()
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
-    train_df, val_df = read_split(paths, "train"), read_split(paths, "validation")
-    # Labelled files (a team's own reviews, the feedback export) train beside the archive; model
-    # choice and calibration stay on the archive's validation split.
-    train_df, sources = labelled.with_sources(
-        train_df, params.sources.labelled, paths.root, params.split.seed
-    )
-    X_train = features.featurize(train_df["text"].tolist(), spec)
-    X_val = features.featurize(val_df["text"].tolist(), spec)
-    y_train, y_val = train_df["label"].to_numpy(np.int64), val_df["label"].to_numpy(np.int64)
+    stats_train = stats_fit = None
+    sources: list[dict[str, Any]] = []
+    if engine == "spark":
+        from sentiment_mlops.spark import session
+        from sentiment_mlops.training import spark_stats
+
+        if params.sources.labelled:
+            # The Spark engine counts the archive's splits; labelled files train on the local engine.
+            raise ConfigError(
+                "train --engine spark reads the IMDB splits only: sources.labelled must be empty"
+            )
+        counted = spark_stats.count_splits(session.get_session("sentiment-train"), paths, spec)
+        X_train, y_train, X_val, y_val = counted.X_train, counted.y_train, counted.X_val, counted.y_val
+        stats_train, stats_fit = counted.train, counted.train_and_validation
+    else:
+        train_df, val_df = read_split(paths, "train"), read_split(paths, "validation")
+        # Labelled files (a team's own reviews, the feedback export) train beside the archive; model
+        # choice and calibration stay on the archive's validation split.
+        train_df, sources = labelled.with_sources(
+            train_df, params.sources.labelled, paths.root, params.split.seed
+        )
+        X_train = features.featurize(train_df["text"].tolist(), spec)
+        X_val = features.featurize(val_df["text"].tolist(), spec)
+        y_train, y_val = train_df["label"].to_numpy(np.int64), val_df["label"].to_numpy(np.int64)
     log.info("featurised %d + %d reviews in %.1fs", len(y_train), len(y_val), time.perf_counter() - started)
 
-    ranked = search(X_train, y_train, X_val, y_val, params)
+    ranked = search(X_train, y_train, X_val, y_val, params, stats_train)
     best = ranked[0]
     log.info(
         "chosen on validation: C=%g nb_alpha=%g beta=%g accuracy=%.4f",
@@ -188,7 +243,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
         best.accuracy,
     )
 
-    def fit_best(X: csr_matrix, y: np.ndarray) -> Fitted:
+    def fit_best(X: csr_matrix, y: np.ndarray, stats: NBStatistics | None) -> Fitted:
         return fit_nbsvm(
             X,
             y,
@@ -197,11 +252,12 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
             beta=best.beta,
             min_df=params.features.min_df,
             max_iter=params.train.max_iter,
+            stats=stats,
         )
 
     scale, shift = 1.0, 0.0
     if params.train.calibrate:
-        held_out = fit_best(X_train, y_train)
+        held_out = fit_best(X_train, y_train, stats_train)
         scale, shift = platt_scaling(X_val @ held_out.weights.astype(np.float64) + held_out.bias, y_val)
         log.info("Platt scaling on validation: scale %.3f, shift %.3f", scale, shift)
 
@@ -210,8 +266,8 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> SentimentModel:
 
         X_fit, y_fit = vstack([X_train, X_val]).tocsr(), np.concatenate([y_train, y_val])
     else:
-        X_fit, y_fit = X_train, y_train
-    fitted = fit_best(X_fit, y_fit)
+        X_fit, y_fit, stats_fit = X_train, y_train, stats_train
+    fitted = fit_best(X_fit, y_fit, stats_fit)
 
     fitted.weights *= np.float32(scale)
     fitted.bias = scale * fitted.bias + shift

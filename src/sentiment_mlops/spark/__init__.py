@@ -1,0 +1,1 @@
+"""The Apache Spark engine: batch scoring and training statistics on a cluster (``--engine spark``)."""

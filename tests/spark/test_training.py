@@ -1,0 +1,66 @@
+"""Training on Spark: statistics aggregated on the cluster, and the model the local trainer makes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sentiment_mlops.config import Paths, load_params
+from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.model.features import FeaturizerSpec
+from sentiment_mlops.training import spark_stats, train
+
+pytestmark = [pytest.mark.integration, pytest.mark.shared]
+
+
+@pytest.fixture(scope="module")
+def project(small_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample's splits with a one-point search grid (the engines share the search code)."""
+    root = tmp_path_factory.mktemp("spark-train")
+    shutil.copytree(small_project / "data", root / "data")
+    params = yaml.safe_load((small_project / "params.yaml").read_text())
+    params["train"].update(C=[1.0], beta=[0.5], nb_alpha=[1.0])
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def test_statistics_on_spark_equal_the_local_ones(spark, project: Path) -> None:
+    paths, params = Paths(project), load_params(project / "params.yaml")
+    spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
+    counted = spark_stats.count_splits(spark, paths, spec)
+
+    from sentiment_mlops.data.splits import read_split
+    from sentiment_mlops.model import features
+
+    train_df = read_split(paths, "train")
+    X_local = features.featurize(train_df["text"].tolist(), spec)
+    assert (counted.X_train != X_local).nnz == 0  # same rows, in the file's order
+    assert counted.y_train.tolist() == train_df["label"].tolist()
+    seen = np.unique(X_local.indices)
+    local = train.NBStatistics.of(seen, X_local[:, seen].tocsc(), counted.y_train)
+    for field in ("seen", "df", "positive", "negative"):
+        assert np.array_equal(getattr(counted.train, field), getattr(local, field)), field
+    both = counted.train_and_validation
+    assert both.df.sum() == counted.X_train.nnz + counted.X_val.nnz
+    assert both.positive.sum() + both.negative.sum() == counted.X_train.sum() + counted.X_val.sum()
+
+
+def test_the_spark_trainer_makes_the_local_model(spark, project: Path) -> None:
+    paths, params = Paths(project), load_params(project / "params.yaml")
+    local = train.run(paths, params, track=False)
+    shutil.move(paths.model_dir, project / "local-model")
+
+    on_spark = train.run(paths, params, track=False, engine="spark")
+
+    assert on_spark.version == local.version
+    assert np.array_equal(on_spark.weights, local.weights) and on_spark.bias == local.bias
+    assert np.array_equal(on_spark.seen, local.seen)
+    saved = SentimentModel.load(paths.model_dir)
+    drop = {"created"}
+    assert {k: v for k, v in saved.card.items() if k not in drop} == {
+        k: v for k, v in SentimentModel.load(project / "local-model").card.items() if k not in drop
+    }
