@@ -22,16 +22,28 @@ import pytest
 
 from sentiment_mlops.workspace import monitoring as mon
 from sentiment_mlops.workspace import promql
-from tests.unit.test_manifests import COMPONENTS, K8S, OVERLAYS, Obj, _one, render, write_overlay
+from tests.unit.test_manifests import (
+    COMPONENTS,
+    K8S,
+    OVERLAYS,
+    Obj,
+    _one,
+    component_order,
+    render,
+    write_overlay,
+)
 
 pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 
-COMBINATIONS = [
-    (overlay, combo)
-    for overlay in OVERLAYS
-    for size in range(len(COMPONENTS) + 1)
-    for combo in itertools.combinations(COMPONENTS, size)
-]
+# A component that patches another one's objects comes with it, after it (canary needs istio).
+COMBINATIONS = sorted(
+    {
+        (overlay, tuple(component_order(list(combo))))
+        for overlay in OVERLAYS
+        for size in range(len(COMPONENTS) + 1)
+        for combo in itertools.combinations(COMPONENTS, size)
+    }
+)
 # KEDA's fallback behaviours (the ScaledObject CRD's enum). With more than one trigger only
 # currentReplicasIfHigher keeps the other triggers' say: static pins fallback.replicas,
 # currentReplicas freezes the count, currentReplicasIfLower can scale down during an outage.
@@ -157,7 +169,7 @@ def monitoring_expressions(repo_root: Path) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def all_components(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Obj]]:
-    components = [K8S / "components" / c for c in COMPONENTS]
+    components = [K8S / "components" / c for c in component_order(COMPONENTS)]
     return {
         overlay: render(
             write_overlay(tmp_path_factory.mktemp(overlay), K8S / "overlays" / overlay, components)
