@@ -27,7 +27,7 @@ class AutoscalingParams(BaseModel):
 
     # Scaling is on scoring work, in single-review equivalents (SRE): a request costs
     # request_cost, each review in it review_cost, so a one-review request is 1 SRE and a
-    # 100-review batch about 17 (reports/bench/serve.json: rps against batch_rps; see
+    # 100-review batch about 17 (reports/bench/serve-capacity.json: rps against batch_rps; see
     # measured_costs). KEDA's query weighs the request and review counters the same way.
     request_cost: float = Field(0.836, ge=0)
     review_cost: float = Field(0.164, gt=0)
@@ -150,6 +150,11 @@ def parse_autoscaling(raw: dict[str, Any]) -> AutoscalingParams:
         raise ConfigError(f"invalid autoscaling parameters: {problems}") from exc
 
 
+#: The serving benchmark the pod budget and the scoring-work costs were sized from: the run on a
+#: quiet machine (load 2.5), kept apart from reports/bench/serve.json, which later runs rewrite.
+SIZING_BENCH = "serve-capacity.json"
+
+
 def measured_capacity(bench_file: Path) -> float | None:
     """The serving benchmark's single-pod throughput (``rps``), or None when not measured yet."""
     if not bench_file.is_file():
@@ -170,7 +175,7 @@ def load_autoscaling(paths: Paths | None = None) -> AutoscalingParams:
     # params.yaml is authoritative: the benchmark's machine is not a pod (its CPU limit differs),
     # and the deployed trigger targets are derived from the budgeted figure. A budget above what
     # was measured is a mistake worth a warning.
-    rps = measured_capacity(paths.reports / "bench" / "serve.json")
+    rps = measured_capacity(paths.reports / "bench" / SIZING_BENCH)
     if rps is not None and params.pod_capacity_rps > rps:
         log.warning("pod_capacity_rps %.0f exceeds the benchmarked %.0f req/s", params.pod_capacity_rps, rps)
     return params

@@ -10,7 +10,12 @@ import pytest
 import yaml
 
 from sentiment_mlops.autoscaling import scenarios
-from sentiment_mlops.autoscaling.config import AutoscalingParams, measured_costs, scoring_work_query
+from sentiment_mlops.autoscaling.config import (
+    SIZING_BENCH,
+    AutoscalingParams,
+    measured_costs,
+    scoring_work_query,
+)
 from sentiment_mlops.autoscaling.simulator import run_hpa, scale_demand
 from sentiment_mlops.workspace import monitoring as mon
 
@@ -131,10 +136,10 @@ def test_a_lower_target_costs_more_and_under_provisions_less() -> None:
 
 
 def test_the_costs_are_the_benchmarks(repo_root: Path) -> None:
-    request, review = measured_costs(repo_root / "reports" / "bench" / "serve.json")
+    request, review = measured_costs(repo_root / "reports" / "bench" / SIZING_BENCH)
     cfg = yaml.safe_load((repo_root / "params.yaml").read_text())["autoscaling"]
     assert (cfg["request_cost"], cfg["review_cost"]) == (round(request, 3), round(review, 3))
-    bench = json.loads((repo_root / "reports" / "bench" / "serve.json").read_text())
+    bench = json.loads((repo_root / "reports" / "bench" / SIZING_BENCH).read_text())
     # A 100-review batch is about 17 single requests of work.
     assert request + bench["batch_size"] * review == pytest.approx(bench["rps"] / bench["batch_rps"])
 
