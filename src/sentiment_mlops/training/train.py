@@ -213,10 +213,17 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
         from sentiment_mlops.spark import session
         from sentiment_mlops.training import spark_stats
 
-        if params.sources.labelled:
-            # The Spark engine counts the archive's splits; labelled files train on the local engine.
+        # The Spark engine counts the archive's splits; labelled files train on the local engine
+        # (an optional source whose file is absent, such as feedback not exported yet, is no file).
+        present = [
+            src.name
+            for src in params.sources.labelled
+            if not src.optional or (paths.root / src.path).exists()
+        ]
+        if present:
             raise ConfigError(
-                "train --engine spark reads the IMDB splits only: sources.labelled must be empty"
+                f"train --engine spark reads the IMDB splits only; labelled sources {present} "
+                "train on the local engine"
             )
         counted = spark_stats.count_splits(session.get_session("sentiment-train"), paths, spec)
         X_train, y_train, X_val, y_val = counted.X_train, counted.y_train, counted.X_val, counted.y_val
