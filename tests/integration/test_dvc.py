@@ -29,7 +29,12 @@ def test_push_then_pull_into_a_fresh_clone(dvc_project: DvcProject, tmp_path: Pa
 
     clone = tmp_path / "clone"
     project.run("git", "clone", "-q", str(project.root), str(clone), cwd=tmp_path)
-    assert not (clone / "models").exists() and not (clone / "data").exists()
+    # git holds no pipeline output: of data/ only the labelled folder's README, no model
+    assert not (clone / "models").exists()
+    assert sorted(p.relative_to(clone).as_posix() for p in (clone / "data").rglob("*")) == [
+        "data/labelled",
+        "data/labelled/README.md",
+    ]
     # The clone's default remote is its own (empty) folder; point it at the one pushed to.
     project.run("dvc", "remote", "modify", "--local", "local", "url", str(storage), cwd=clone)
     project.run("dvc", "pull", cwd=clone)
