@@ -197,6 +197,14 @@ class Metrics:
         self.ngrams.inc(sum(n_ngrams.tolist()))
         self.unseen.inc(sum(n_unseen.tolist()))
 
+    def init_feedback(self, version: str) -> None:
+        """Expose the four (predicted, actual) feedback series of a model version at 0 as soon as
+        it serves: rate() needs a sample before the first label, or the first labels of each
+        series (a series that appears already at N) never count as an increase."""
+        for predicted in ("negative", "positive"):
+            for actual in ("negative", "positive"):
+                self.feedback.labels(version, predicted, actual)
+
     def count_logged(self, table: str, rows: int) -> None:
         self.log_rows.labels(table=table).inc(rows)
 
