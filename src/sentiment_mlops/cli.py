@@ -21,8 +21,7 @@ from sentiment_mlops.data.commands import feedback_app, fetch, ingest, split
 from sentiment_mlops.registry.commands import export, promote, register, restore_champion
 from sentiment_mlops.serving.commands import serve
 from sentiment_mlops.training.commands import compare, evaluate, train
-from sentiment_mlops.workspace.commands import loop
-from sentiment_mlops.workspace.monitoring import app as monitoring_app
+from sentiment_mlops.workspace.commands import loop, monitoring_app
 from sentiment_mlops.workspace.stack import stack
 
 app = typer.Typer(
