@@ -15,6 +15,7 @@ from sentiment_mlops.config import (
     DEFAULT_MODEL_URI,
     DEFAULT_PORT,
     MODEL_URI_ENV,
+    SHADOW_MODEL_URI_ENV,
     ConfigError,
     ServerSettings,
 )
@@ -35,6 +36,14 @@ def serve(
             help="Model directory or registry URI (models:/sentiment@champion).", envvar=MODEL_URI_ENV
         ),
     ] = DEFAULT_MODEL_URI,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            help="A second model (directory or registry URI, e.g. models:/sentiment@challenger) scored "
+            "beside the served one on every request: logged and measured, never answering.",
+            envvar=SHADOW_MODEL_URI_ENV,
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.", envvar="SENTIMENT_HOST")] = DEFAULT_HOST,
     port: Annotated[
         int, typer.Option(min=1, max=65535, help="Port to listen on.", envvar="SENTIMENT_PORT")
@@ -49,13 +58,14 @@ def serve(
         int | None, typer.Option(min=1, help="Seconds to finish requests on SIGTERM.")
     ] = None,
 ) -> None:
-    """Serve the model over HTTP (gunicorn). SIGTERM drains, SIGHUP reloads the model.
+    """Serve the model over HTTP (gunicorn). SIGTERM drains, SIGHUP reloads the model (and the shadow).
 
     Unset worker options come from ``GUNICORN_*`` (see :class:`sentiment_mlops.config.ServerSettings`).
     """
-    if not model_uri.startswith(("models:/", "runs:/")) and not (Path(model_uri) / "card.json").is_file():
-        typer.echo(f"error: serve: {model_uri} is not a model directory (run `sentiment export`)", err=True)
-        raise typer.Exit(2)
+    for uri in (model_uri, shadow):
+        if uri and not uri.startswith(("models:/", "runs:/")) and not (Path(uri) / "card.json").is_file():
+            typer.echo(f"error: serve: {uri} is not a model directory (run `sentiment export`)", err=True)
+            raise typer.Exit(2)
     try:
         base = ServerSettings.from_env()
     except ConfigError as exc:
@@ -67,7 +77,7 @@ def serve(
         bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         **{name: value for name, value in given.items() if value is not None},
     )
-    env = {**os.environ, MODEL_URI_ENV: model_uri, **settings.to_env()}
+    env = {**os.environ, MODEL_URI_ENV: model_uri, SHADOW_MODEL_URI_ENV: shadow or "", **settings.to_env()}
     sys.stdout.flush()
     sys.stderr.flush()
     # exec: gunicorn's master takes this process's id, so signals (SIGTERM, SIGHUP) reach it directly.
