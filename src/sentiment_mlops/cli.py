@@ -20,7 +20,7 @@ import typer
 
 from sentiment_mlops.autoscaling.commands import app as autoscale_app
 from sentiment_mlops.config import DEFAULT_MODEL_URI, ConfigError, Params, Paths, load_params
-from sentiment_mlops.serving.commands import serve
+from sentiment_mlops.serving.commands import serve, shadow_app
 from sentiment_mlops.workspace.monitoring import app as monitoring_app
 from sentiment_mlops.workspace.stack import stack
 
@@ -34,6 +34,7 @@ app = typer.Typer(
 app.add_typer(autoscale_app, name="autoscale", help="Predictive autoscaling: scaler, simulator, backtest.")
 app.add_typer(monitoring_app, name="monitoring", help="Prometheus rules and dashboards.")
 app.command("serve")(serve)
+app.add_typer(shadow_app, name="shadow")
 app.command("stack")(stack)
 
 log = logging.getLogger("sentiment_mlops.cli")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import replace
@@ -82,3 +83,45 @@ def serve(
     sys.stderr.flush()
     # exec: gunicorn's master takes this process's id, so signals (SIGTERM, SIGHUP) reach it directly.
     os.execve(sys.executable, gunicorn_argv(), env)
+
+
+shadow_app = typer.Typer(help="Shadow scoring: how the challenger would have answered live traffic.")
+
+
+@shadow_app.command("report")
+def shadow_report(
+    log_url: Annotated[
+        str,
+        typer.Option(
+            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
+        ),
+    ] = "prediction-log",
+    out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
+    min_agreement: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Gate: the shadow agrees at least this often.")
+    ] = None,
+    max_accuracy_drop: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Gate: shadow accuracy at most this far below the champion's."),
+    ] = None,
+    min_labelled: Annotated[int, typer.Option(min=0, help="Gate: at least this many labelled pairs.")] = 0,
+) -> None:
+    """Agreement, positive share and (on the labelled part) accuracy of the champion and the shadow,
+    from the prediction log; exit 2 if a gate given as an option fails."""
+    from sentiment_mlops.data.errors import DataError
+    from sentiment_mlops.files import atomic_write_json
+    from sentiment_mlops.serving import shadow_report as shadow_mod
+
+    try:
+        summary = shadow_mod.report(log_url)
+    except DataError as exc:
+        typer.echo(f"error: shadow report: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    failures = shadow_mod.Gate(min_agreement, max_accuracy_drop, min_labelled).failures(summary)
+    summary["gate"] = {"passed": not failures, "failures": failures}
+    if out is not None:
+        atomic_write_json(out, summary)
+    typer.echo(json.dumps(summary, indent=2))
+    if failures:
+        typer.echo(f"error: shadow report: the shadow fails the gate: {'; '.join(failures)}", err=True)
+        raise typer.Exit(2)
