@@ -35,8 +35,8 @@ from sentiment_mlops.workspace.monitoring import (
     KEDA_TRIGGER_QUERY,
     KEDA_TRIGGER_RECORD,
     load_rule_groups,
-    monitoring_paths,
 )
+from sentiment_mlops.workspace.repository import monitoring_paths
 from tests.integration.prometheus_server import Prometheus
 from tests.integration.serving_server import ApiServer
 
