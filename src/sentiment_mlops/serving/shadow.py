@@ -90,7 +90,8 @@ class Shadow:
             return
         model, info, answers = current
         try:
-            shadow_p: list[float] = model.probabilities(model.score(texts)).tolist()
+            scores = model.score(texts)
+            shadow_p: list[float] = model.probabilities(scores).tolist()
             agree = champion_pos = shadow_pos = 0
             remembered = self._answers
             with self._lock:
