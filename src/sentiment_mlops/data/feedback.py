@@ -89,7 +89,10 @@ def join(
     """Labelled production reviews, oldest first, without evaluation texts; and what was dropped."""
     stats = ExportStats(predictions=len(predictions), feedback_rows=len(feedback))
     labels = latest_labels(feedback, stats)
-    preds = predictions.drop_duplicates("id", keep="first")
+    # A shadow's rows share the served prediction's id (serving/shadow.py); training and the
+    # production window take what was served.
+    served = predictions[predictions["role"].fillna("champion") != "shadow"]
+    preds = served.drop_duplicates("id", keep="first")
     joined = labels.merge(preds[["id", "ts", "text", "probability", "model_version"]], on="id", how="left")
     known = joined["ts"].notna()
     stats.unknown_ids = int((~known).sum())

@@ -29,6 +29,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prom_multiprocess
 from prometheus_client.mmap_dict import MmapedDict
 
+from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
+
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -150,6 +152,7 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        self.shadow = ShadowMetrics(r)  # the shadow model's families (serving/shadow.py)
         # Children cached so the hot path does a dict lookup, not a .labels() call per sample.
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
