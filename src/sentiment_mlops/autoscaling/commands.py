@@ -121,7 +121,7 @@ def scaler(
 ) -> None:
     """Serve KEDA's external scaler (gRPC, with grpc.health.v1) and its own /metrics."""
     from sentiment_mlops.autoscaling.config import load_autoscaling
-    from sentiment_mlops.autoscaling.scaler import serve
+    from sentiment_mlops.autoscaling.server import serve
 
     try:
         # params.yaml's autoscaling section (the image ships it, $SENTIMENT_HOME finds it); never

@@ -147,7 +147,7 @@ def test_every_query_scales_on_the_scoring_work(repo_root: Path) -> None:
     for name, query in files.items():
         text = (k8s / name).read_text()
         assert f"query: {query}\n" in text, name
-    from sentiment_mlops.autoscaling.scaler import parse_metadata
+    from sentiment_mlops.autoscaling.trigger import parse_metadata
 
     meta = parse_metadata({"serverAddress": "http://127.0.0.1:9", "targetPerPod": "1"}, cfg)
     assert meta.query == scoring_work_query(cfg)
