@@ -32,6 +32,8 @@
 /* Below this many bytes a batch is scored on the calling thread: starting threads costs more. */
 #define PARALLEL_MIN_BYTES (64 * 1024)
 #define BLOCK_DOCS 32
+/* A review's set of distinct buckets has at least this many slots per n-gram: few collisions. */
+#define SET_SPARSITY 4
 
 static uint64_t ellipsis_hash;      /* FNV-1a of "..." */
 
@@ -162,7 +164,7 @@ static int scratch_reserve(Scratch *w, Py_ssize_t n_bytes, int ngram_max) {
     if (n_bytes <= w->cap_bytes && w->tokens) return 0;
     Py_ssize_t cap = n_bytes < 256 ? 256 : n_bytes;
     Py_ssize_t n_grams = (cap + 1) * ngram_max, set = 16;
-    while (set < 2 * n_grams) set *= 2;
+    while (set < SET_SPARSITY * n_grams) set *= 2;
     scratch_free(w);
     w->tokens = malloc((cap + 1) * sizeof *w->tokens);
     w->buckets = malloc(n_grams * sizeof *w->buckets);
@@ -268,7 +270,7 @@ static ScoreScratch *score_scratch(Py_ssize_t n_bytes, int ngram_max) {
         if (!w || pthread_setspecific(scratch_key, w) != 0) { free(w); return NULL; }
     }
     Py_ssize_t cap = n_bytes < 4096 ? 4096 : n_bytes, set = 16;
-    while (set < 2 * (cap + 1) * ngram_max) set *= 2;
+    while (set < SET_SPARSITY * (cap + 1) * ngram_max) set *= 2;
     free(w->tokens); free(w->keys); free(w->set);
     w->tokens = malloc((cap + 1) * sizeof *w->tokens);
     w->keys = malloc((cap + 1) * ngram_max * sizeof *w->keys);
@@ -302,7 +304,7 @@ typedef struct {
 static Py_ssize_t distinct_ngrams(const uint64_t *tokens, Py_ssize_t n_tok, int ngram_max, uint64_t mask,
                                   uint32_t *set, uint32_t *keys, const Table *t) {
     uint64_t size = 16;
-    while ((Py_ssize_t)size < 2 * n_tok * ngram_max) size *= 2;
+    while ((Py_ssize_t)size < SET_SPARSITY * n_tok * ngram_max) size *= 2;
     const uint64_t smask = size - 1;
     const int prefetch = t && t->prefetch;
     memset(set, 0xFF, size * sizeof *set);
@@ -313,13 +315,13 @@ static Py_ssize_t distinct_ngrams(const uint64_t *tokens, Py_ssize_t n_tok, int 
             uint64_t s = b & smask; /* buckets are hash bits already */
             uint32_t key;
             while ((key = set[s]) != EMPTY_KEY && key != b) s = (s + 1) & smask;
-            if (key == EMPTY_KEY) {
-                set[s] = b;
-                keys[m++] = b;
-                if (prefetch) {
-                    __builtin_prefetch(t->dense ? (const void *)(t->dense + b) : (const void *)(t->slots + (b & t->slot_mask)), 0, 3);
-                    __builtin_prefetch(t->seen + (b >> 3), 0, 3);
-                }
+            /* Branch-free from here: whether an n-gram is new is a coin toss to the predictor. */
+            set[s] = b;
+            keys[m] = b;
+            m += key == EMPTY_KEY;
+            if (prefetch) {
+                __builtin_prefetch(t->dense ? (const void *)(t->dense + b) : (const void *)(t->slots + (b & t->slot_mask)), 0, 3);
+                __builtin_prefetch(t->seen + (b >> 3), 0, 3);
             }
         }
     }
