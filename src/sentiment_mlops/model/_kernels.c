@@ -3,14 +3,15 @@
  * They apply exactly the rules of sentiment_mlops/model/tokenizer.py (the pure-Python reference);
  * the tests hold the two to identical buckets and to probabilities within 1e-6. The Python side
  * (kernels.py) allocates every output array and passes it in through the buffer protocol, so this
- * module needs no NumPy headers. Scoring releases the GIL and, for a large batch, spreads the
- * reviews over threads.
+ * module needs no NumPy headers. Batch scoring releases the GIL and, for a large batch, spreads the
+ * reviews over threads. A Scorer object holds one model's table for single reviews: score_one(text)
+ * parses no buffers and returns Python scalars.
  *
  * Weights are read from the dense float32 array (one branch-free load per bucket), or from a compact
  * open-addressing table of the non-zero buckets (one 64-bit slot: bucket in the high half, the
- * float32 weight's bits in the low half; a quarter of the dense array's size), whose reads can be
- * prefetched while a review's n-grams are still being folded. Which is faster depends on the
- * node's last-level cache: bench/bench_kernels.py measures both.
+ * float32 weight's bits in the low half; a quarter of the dense array's size). Either's reads are
+ * prefetched as a review's distinct n-grams are found, and summed after. Which layout is faster
+ * depends on the node's last-level cache: bench/bench_kernels.py measures both.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -299,7 +300,7 @@ typedef struct {
 } DocScore;
 
 /* The distinct buckets of a document's tokens, first-seen order, in one pass over its n-grams:
- * fold each into its bucket and keep it if the set (room for 2 * n_tok * ngram_max) has not seen
+ * fold each into its bucket and keep it if the set (SET_SPARSITY slots per n-gram) has not seen
  * it; with a table, prefetch the weight and seen bit of each kept bucket. Returns how many. */
 static Py_ssize_t distinct_ngrams(const uint64_t *tokens, Py_ssize_t n_tok, int ngram_max, uint64_t mask,
                                   uint32_t *set, uint32_t *keys, const Table *t) {
