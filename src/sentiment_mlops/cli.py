@@ -19,7 +19,7 @@ from sentiment_mlops.autoscaling.commands import app as autoscale_app
 from sentiment_mlops.batch.commands import predict
 from sentiment_mlops.data.commands import feedback_app, fetch, ingest, split
 from sentiment_mlops.registry.commands import export, promote, register, restore_champion
-from sentiment_mlops.serving.commands import serve
+from sentiment_mlops.serving.commands import serve, shadow_app
 from sentiment_mlops.training.commands import compare, evaluate, train
 from sentiment_mlops.workspace.commands import loop, monitoring_app
 from sentiment_mlops.workspace.stack import stack
@@ -53,6 +53,7 @@ for name, command in COMMANDS.items():
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(monitoring_app, name="monitoring", help="Prometheus rules and dashboards.")
 app.add_typer(autoscale_app, name="autoscale", help="Predictive autoscaling: scaler, simulator, backtest.")
+app.add_typer(shadow_app, name="shadow")
 
 
 @app.callback()

@@ -71,6 +71,9 @@ def score_texts(state: ModelState, texts: list[str], environ: dict[str, Any], ro
     if plog is not None:
         unseen = [u / g if g else 0.0 for u, g in zip(n_unseen, n_ngrams, strict=True)]
         plog.log_predictions(ids, texts, probabilities, n_tokens, unseen, info.name, info.version, route)
+    shadow = state.shadow
+    if shadow is not None:  # after the answer is made: the shadow cannot change it
+        shadow.score(texts, probabilities, ids, route)
     return Scored(model, info, probabilities, ids)
 
 
@@ -112,6 +115,8 @@ def feedback() -> Response:
     items = parse_feedback(read_json(request.environ, body_limit()))
     state = _state()
     counts = state.feedback.count(items)
+    if state.shadow is not None:
+        state.shadow.count_feedback(items)
     if state.prediction_log is not None:
         state.prediction_log.log_feedback([i.id for i in items], [i.label for i in items])
     return json_response(counts, 202)

@@ -28,6 +28,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prom_multiprocess
 from prometheus_client.mmap_dict import MmapedDict
 
+from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
+
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -149,6 +151,7 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        self.shadow = ShadowMetrics(r)  # the shadow model's families (serving/shadow.py)
         # Children cached so the hot path does a dict lookup, not a .labels() call per sample.
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
@@ -194,6 +197,14 @@ class Metrics:
         self.expected_correct.inc(sum(p if p >= 0.5 else 1.0 - p for p in probabilities))
         self.ngrams.inc(sum(n_ngrams))
         self.unseen.inc(sum(n_unseen))
+
+    def init_feedback(self, version: str) -> None:
+        """Expose the four (predicted, actual) feedback series of a model version at 0 as soon as
+        it serves: rate() needs a sample before the first label, or the first labels of each
+        series (a series that appears already at N) never count as an increase."""
+        for predicted in ("negative", "positive"):
+            for actual in ("negative", "positive"):
+                self.feedback.labels(version, predicted, actual)
 
     def count_logged(self, table: str, rows: int) -> None:
         self.log_rows.labels(table=table).inc(rows)
