@@ -20,9 +20,10 @@ from sentiment_mlops.files import atomic_write_json, file_sha256
 from sentiment_mlops.model import features
 from sentiment_mlops.model.artifact import SentimentModel, seen_bitmap, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec
+from sentiment_mlops.training.statistics import NBStatistics
 
 if TYPE_CHECKING:
-    from scipy.sparse import csc_matrix, csr_matrix
+    from scipy.sparse import csr_matrix
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +46,6 @@ class Fitted:
     weights: np.ndarray
     bias: float
     seen_buckets: np.ndarray
-
-
-@dataclass(frozen=True)
-class NBStatistics:
-    """Per bucket seen in training (sorted): its document frequency and its per-class sums, the
-    statistics behind ``min_df`` and the NB log-count ratio. Sums of counts, so any engine may
-    compute them in parts (the Spark engine does, on a cluster)."""
-
-    seen: np.ndarray  # bucket ids, ascending
-    df: np.ndarray  # reviews holding the bucket
-    positive: np.ndarray  # float32: sum of the feature over positive reviews
-    negative: np.ndarray  # float32: the same over negative reviews
-
-    @classmethod
-    def of(cls, seen: np.ndarray, compact: csc_matrix, y: np.ndarray) -> NBStatistics:
-        """From the training matrix compacted to its ``seen`` columns."""
-        df = np.diff(compact.indptr)  # binary or not, a column's stored entries = its document count
-        rows = compact.tocsr()
-        positive = np.asarray(rows[y == 1].sum(axis=0), dtype=np.float32).ravel()
-        negative = np.asarray(rows[y == 0].sum(axis=0), dtype=np.float32).ravel()
-        return cls(seen, df, positive, negative)
 
 
 class _Prepared:
