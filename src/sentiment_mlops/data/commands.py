@@ -69,7 +69,7 @@ def feedback_export(
     log_url: Annotated[
         str,
         typer.Option(
-            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
+            "--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"
         ),
     ] = "prediction-log",
     out: Annotated[Path | None, typer.Option(help="Default: data/labelled/feedback.parquet.")] = None,

@@ -93,7 +93,7 @@ def shadow_report(
     log_url: Annotated[
         str,
         typer.Option(
-            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
+            "--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"
         ),
     ] = "prediction-log",
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,

@@ -84,7 +84,7 @@ def summarise(predictions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, An
 
 
 def report(log_url: str) -> dict[str, Any]:
-    """The summary of the prediction log under ``log_url`` (a folder or an fsspec URL)."""
+    """The summary of the prediction log under ``log_url`` (a folder or an ``s3://`` URL)."""
     summary = summarise(read_log(log_url, PREDICTIONS), read_log(log_url, FEEDBACK))
     return {"log": log_url, **summary}
 
