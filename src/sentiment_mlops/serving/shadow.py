@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from sentiment_mlops.model.artifact import SentimentModel, sigmoid
+from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.feedback import FeedbackItem, parse_id, version_token
 from sentiment_mlops.serving.metrics import Metrics
 from sentiment_mlops.serving.prediction_log import PredictionLog
@@ -91,7 +91,7 @@ class Shadow:
         model, info, answers = current
         try:
             scores = model.score(texts)
-            shadow_p: list[float] = sigmoid(scores.logits).tolist()
+            shadow_p: list[float] = model.probabilities(scores).tolist()
             agree = champion_pos = shadow_pos = 0
             remembered = self._answers
             with self._lock:
