@@ -2,7 +2,8 @@
 
 A model is data only: ``weights.npz`` (the non-zero effective weights ``r * w``, the bias and a
 bitmap of buckets seen in training) and ``card.json`` (featuriser spec, parameters, data checksum,
-metrics, drift baseline). Loading never unpickles, so it never runs code.
+metrics, drift baseline, and the length-aware calibration's four numbers). Loading never unpickles,
+so it never runs code.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from sentiment_mlops.files import atomic_write_text, replace_dir
 from sentiment_mlops.model import features
+from sentiment_mlops.model.calibration import LengthCalibration, probabilities, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec, Scores, ScoringTable
 
 if TYPE_CHECKING:
@@ -32,16 +34,11 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "weights.npz"
 CARD_FILE = "card.json"
 LABELS = ("negative", "positive")
+__all__ = ["LABELS", "ModelError", "Prediction", "SentimentModel", "seen_bitmap", "sigmoid"]
 
 
 class ModelError(RuntimeError):
     """A model directory is missing, incomplete or incompatible with this code."""
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The logistic function, as one ufunc call in its tanh form: stable for any logit (no overflow)
-    and cheap on the small batches a service scores. Training, evaluation and serving all use it."""
-    return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(z, dtype=np.float64))
 
 
 @dataclass
@@ -91,6 +88,14 @@ class SentimentModel:
         return str(self.card.get("version", "unversioned"))
 
     @functools.cached_property
+    def calibration(self) -> LengthCalibration | None:
+        """The card's length-aware calibration (``None``: the weights' logit is calibrated)."""
+        try:
+            return LengthCalibration.from_card(self.card)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from exc
+
+    @functools.cached_property
     def table(self) -> ScoringTable:
         """The weights as the kernels read them, built at the first score (weights never change after)."""
         return ScoringTable.build(self.weights, self.seen)
@@ -99,14 +104,18 @@ class SentimentModel:
         """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams)."""
         return features.score(texts, self.spec, self.weights, self.bias, self.seen, self.table)
 
+    def probabilities(self, scores: Scores) -> np.ndarray:
+        """P(positive) of scored reviews: the calibration applied to their logits and lengths."""
+        return probabilities(scores.logits, scores.n_ngrams, self.calibration)
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of ``positive`` for each review."""
-        return sigmoid(self.score(texts).logits)
+        return self.probabilities(self.score(texts))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Label, probability and counts for each review."""
         s = self.score(texts)
-        proba = sigmoid(s.logits)
+        proba = self.probabilities(s)
         return [
             Prediction(LABELS[int(p >= 0.5)], float(p), int(t), int(g), int(u))
             for p, t, g, u in zip(proba, s.n_tokens, s.n_ngrams, s.n_unseen, strict=True)
@@ -173,7 +182,9 @@ class SentimentModel:
             raise ModelError(f"{weights_path}: a weight index is outside 2**{spec.hash_bits}")
         weights = np.zeros(spec.n_features, dtype=np.float32)
         weights[indices] = values
-        return cls(spec, weights, bias, seen, card)
+        model = cls(spec, weights, bias, seen, card)
+        _ = model.calibration  # a damaged calibration is refused at load, not at the first score
+        return model
 
 
 def seen_bitmap(buckets: np.ndarray, n_features: int) -> np.ndarray:

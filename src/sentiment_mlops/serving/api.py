@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
 from sentiment_mlops.model import kernels
-from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
+from sentiment_mlops.model.artifact import LABELS, SentimentModel
 from sentiment_mlops.serving.access_log import REQUEST_ID_KEY
 from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
 from sentiment_mlops.serving.feedback import parse_feedback, prediction_ids
@@ -54,7 +54,7 @@ def score_texts(state: ModelState, texts: list[str], environ: dict[str, Any], ro
     scoring route comes through here, so every served prediction is counted and logged."""
     model, info = state.get()
     scores = model.score(texts)
-    probabilities: list[float] = sigmoid(scores.logits).tolist()
+    probabilities: list[float] = model.probabilities(scores).tolist()
     state.metrics.observe_scores(probabilities, scores.n_tokens, scores.n_ngrams, scores.n_unseen)
     ids = prediction_ids(environ.get(REQUEST_ID_KEY) or "-", probabilities, info.version)
     plog = state.prediction_log
