@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentiment_mlops.batch import predict_file
+from sentiment_mlops.batch.files import predict_file
 from sentiment_mlops.config import Paths, load_params
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model import features

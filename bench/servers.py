@@ -14,12 +14,15 @@ from pathlib import Path
 import requests
 
 from bench_error import BenchError
+from sentiment_mlops import config
 from sentiment_mlops.config import Paths, mlflow_tracking_uri
 from sentiment_mlops.processes import ProcessError, Supervised, free_port
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 READY_POLL_S = 0.01  # start to ready is a figure of the report: poll finely
+# the variable that names a shadow model (issue 15), where this checkout has shadow scoring
+SHADOW_ENV: str | None = getattr(config, "SHADOW_MODEL_URI_ENV", None)
 
 
 @contextmanager
@@ -44,10 +47,15 @@ def _server(
 
 
 def ours(
-    workdir: Path, paths: Paths, workers: int, tag: str, prediction_log: Path | None = None
+    workdir: Path,
+    paths: Paths,
+    workers: int,
+    tag: str,
+    prediction_log: Path | None = None,
+    shadow: Path | None = None,
 ) -> Supervised:
     """``sentiment serve`` on the export, as a user starts it; ``prediction_log``: the folder it logs
-    predictions to (else the log is off)."""
+    predictions to (else the log is off); ``shadow``: a second model scored beside it (else none)."""
     port = free_port()
     argv = [
         str(BIN / "sentiment"),
@@ -67,6 +75,12 @@ def ours(
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="prometheus-", dir=workdir),
         "SENTIMENT_PREDICTION_LOG": str(prediction_log) if prediction_log is not None else "off",
     }
+    if shadow is not None:
+        if SHADOW_ENV is None:
+            raise BenchError("this checkout has no shadow scoring (config.SHADOW_MODEL_URI_ENV)")
+        env[SHADOW_ENV] = str(shadow)
+    else:
+        env.pop(SHADOW_ENV or "", None)
     return _server("sentiment serve", argv, port, "/readyz", workdir / f"ours-{tag}.log", env)
 
 

@@ -25,6 +25,9 @@ class ConfigError(ValueError):
 #: serve``, ``sentiment stack`` and the WSGI app load unless ``$SENTIMENT_MODEL_URI`` names another.
 DEFAULT_MODEL_URI = "models/export"
 MODEL_URI_ENV = "SENTIMENT_MODEL_URI"
+#: A second model scored beside the served one on every request (``sentiment serve --shadow``);
+#: unset or empty: no shadow. Its answers are logged and measured, never returned.
+SHADOW_MODEL_URI_ENV = "SENTIMENT_SHADOW_MODEL_URI"
 #: Where the API listens unless told otherwise (loopback: a laptop, not a network).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -224,6 +227,12 @@ def mlflow_tracking_uri(paths: Paths | None = None) -> str:
 def mlflow_artifact_root(paths: Paths | None = None) -> str:
     """Where a local tracking store keeps artifacts (``$MLFLOW_ARTIFACT_ROOT`` overrides)."""
     return os.environ.get("MLFLOW_ARTIFACT_ROOT") or str((paths or Paths()).root / "mlartifacts")
+
+
+def shadow_model_uri(env: Mapping[str, str] | None = None) -> str | None:
+    """``$SENTIMENT_SHADOW_MODEL_URI`` (a model directory or registry URI), ``None`` when unset or empty."""
+    env = os.environ if env is None else env
+    return env.get(SHADOW_MODEL_URI_ENV, "").strip() or None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from sentiment_mlops.files import atomic_write_text, replace_dir
 from sentiment_mlops.model import features
-from sentiment_mlops.model.calibration import LengthCalibration, probabilities, sigmoid
+from sentiment_mlops.model.calibration import LengthCalibration, probabilities, sigmoid, sigmoid_one
 from sentiment_mlops.model.features import FeaturizerSpec, Scores, ScoringTable
 
 if TYPE_CHECKING:
@@ -34,7 +34,15 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "weights.npz"
 CARD_FILE = "card.json"
 LABELS = ("negative", "positive")
-__all__ = ["LABELS", "ModelError", "Prediction", "SentimentModel", "seen_bitmap", "sigmoid"]
+__all__ = [
+    "LABELS",
+    "ModelError",
+    "Prediction",
+    "SentimentModel",
+    "seen_bitmap",
+    "sigmoid",
+    "sigmoid_one",
+]
 
 
 class ModelError(RuntimeError):
@@ -100,26 +108,52 @@ class SentimentModel:
         """The weights as the kernels read them, built at the first score (weights never change after)."""
         return ScoringTable.build(self.weights, self.seen)
 
-    def score(self, texts: Sequence[str]) -> Scores:
-        """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams)."""
-        return features.score(texts, self.spec, self.weights, self.bias, self.seen, self.table)
+    def score(self, texts: Sequence[str], threads: int | None = None) -> Scores:
+        """Logits and per-review counts (tokens, distinct n-grams, unseen n-grams) of a batch;
+        ``threads`` overrides ``SENTIMENT_KERNEL_THREADS`` for it."""
+        return features.score(texts, self.spec, self.weights, self.bias, self.seen, self.table, threads)
+
+    @functools.cached_property
+    def score_one(self) -> features.OneScore:
+        """``score_one(review) -> (logit, n_tokens, n_ngrams, n_unseen)``, Python scalars: one review
+        in one call into the kernels, no arrays (what a single-review request pays)."""
+        return self.table.single(self.spec, self.bias)
 
     def probabilities(self, scores: Scores) -> np.ndarray:
-        """P(positive) of scored reviews: the calibration applied to their logits and lengths."""
+        """P(positive) of a scored batch: the step after the kernels (the card's length-aware
+        calibration of logits and n-gram counts), for every batch path."""
         return probabilities(scores.logits, scores.n_ngrams, self.calibration)
+
+    def probability(self, logit: float, n_ngrams: int) -> float:
+        """P(positive) of one scored review: :meth:`probabilities` in scalar math, for one review."""
+        cal = self.calibration
+        return sigmoid_one(logit) if cal is None else cal.probability(logit, n_ngrams)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of ``positive`` for each review."""
+        if isinstance(texts, list) and len(texts) == 1:
+            logit, _, n_ngrams, _ = self.score_one(texts[0])
+            return np.array([self.probability(logit, n_ngrams)])
         return self.probabilities(self.score(texts))
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Label, probability and counts for each review."""
+        if isinstance(texts, list) and len(texts) == 1:
+            return [self.predict_one(texts[0])]
         s = self.score(texts)
-        proba = self.probabilities(s)
+        proba = self.probabilities(s).tolist()
         return [
-            Prediction(LABELS[int(p >= 0.5)], float(p), int(t), int(g), int(u))
-            for p, t, g, u in zip(proba, s.n_tokens, s.n_ngrams, s.n_unseen, strict=True)
+            Prediction(LABELS[p >= 0.5], p, t, g, u)
+            for p, t, g, u in zip(
+                proba, s.n_tokens.tolist(), s.n_ngrams.tolist(), s.n_unseen.tolist(), strict=True
+            )
         ]
+
+    def predict_one(self, review: str) -> Prediction:
+        """Label, probability and counts of one review, in scalar math after one kernel call."""
+        logit, n_tokens, n_ngrams, n_unseen = self.score_one(review)
+        p = self.probability(logit, n_ngrams)
+        return Prediction(LABELS[p >= 0.5], p, n_tokens, n_ngrams, n_unseen)
 
     def explain(self, review: str, top_k: int = 10) -> list[dict[str, Any]]:
         """The ``top_k`` distinct n-grams of ``review`` that pushed the decision most, with their weights.

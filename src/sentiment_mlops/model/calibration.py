@@ -27,6 +27,11 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(z, dtype=np.float64))
 
 
+def sigmoid_one(z: float) -> float:
+    """:func:`sigmoid` of one logit with :mod:`math`: the single-review path, no array."""
+    return 0.5 + 0.5 * math.tanh(0.5 * z)
+
+
 @dataclass(frozen=True)
 class LengthCalibration:
     """The coefficients of ``sigmoid((a + c*l) * z + b*l + d)``."""

@@ -63,14 +63,3 @@ def measure(
         logits = z[name] if cal is None else cal.logits(z[name], val.n_ngrams(name))
         out[name] = slices.metrics(val.y, sigmoid(logits), bins)
     return out
-
-
-def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Scale and shift (a, c) so that sigmoid(a * logit + c) is calibrated on held-out reviews.
-
-    Length-blind: kept for ``train.calibrate: platt``. Being affine, it folds into the weights.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(logits.reshape(-1, 1), y)
-    return float(platt.coef_[0, 0]), float(platt.intercept_[0])
