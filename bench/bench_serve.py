@@ -1,155 +1,86 @@
-"""HTTP throughput and latency of our service against MLflow's scoring server, side by side.
+"""HTTP throughput and latency of our service against MLflow's scoring server, side by side, and
+what the prediction log and a shadow model cost our service.
 
-Both serve the same registered model (``models:/sentiment@champion``; ours loads its export in
-``models/export``) with the same number of worker processes, on loopback, and both get the same
-load from wrk (same threads, connections, duration and request bodies: real test reviews of
-median length, in rotation). Measured:
+All serve the same registered model (``models:/sentiment@champion``; ours loads its export in
+``models/model``) with the same number of worker processes, on loopback, and all get the same load
+from wrk (same threads, connections, duration and request bodies: real test reviews of median
+length, in rotation). Measured:
 
 - single-review requests/s and latency (p50, p99): ours ``POST /v1/predict {"text": ...}``,
   MLflow's ``POST /invocations {"dataframe_split": ...}``; the ratio ours/MLflow;
+- ours with the prediction log on (``SENTIMENT_PREDICTION_LOG``) and ours with a shadow model
+  (``SENTIMENT_SHADOW_MODEL_URI``: a copy of the same model), each against ours plain, round by
+  round: the three run back to back in every round, in a rotating order, and the report gives the
+  median of the per-round ratios; the log's rows dropped under the load, from ``/metrics``;
 - batch: ours with 100 real test reviews per request, in reviews/s;
 - RSS and PSS per gunicorn worker after the load (the weights are preloaded in the master and
   shared copy-on-write, so PSS is the honest per-worker cost);
 - process start to ready: from spawning ``sentiment serve`` to the first 200 from ``/readyz``.
 
 wrk runs on the same machine as the servers and competes with them for the CPU; that is the same
-for both, and the ratio is what matters.
+for all, and the ratios are what matter.
 
-    python bench/bench_serve.py [--duration 20] [--workers 2] [--out reports/bench/serve.json]
+    python bench/bench_serve.py [--duration 20] [--rounds 3] [--workers 2] [--out reports/bench/serve.json]
 
-This file holds the benchmark itself (prerequisites, request bodies, the rounds, the figures);
-beside it: ``servers.py`` (starting and stopping the servers), ``loadgen.py`` (wrk and its
-output), ``memory.py`` (RSS and PSS from /proc) and ``serve_report.py`` (the printed table).
+This file holds the rounds; beside it: ``serve_inputs.py`` (prerequisites, request bodies, checks),
+``servers.py`` (starting and stopping the servers), ``loadgen.py`` (wrk and its output),
+``memory.py`` (RSS and PSS from /proc) and ``serve_report.py`` (figures and the printed table).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
-import shutil
-import statistics
 import sys
 import tempfile
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import requests
 
 from bench_error import BenchError
 from loadgen import WrkResult, run_wrk, write_bodies
 from memory import master_and_workers_mb, tree_memory_mb
-from sentiment_mlops.config import Paths, load_params, mlflow_tracking_uri
-from sentiment_mlops.data.splits import read_split
+from sentiment_mlops.config import Paths, load_params
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.processes import Supervised
+from serve_figures import figures
+from serve_inputs import (
+    BATCH_SIZE,
+    batch_bodies,
+    check_batch,
+    check_prerequisites,
+    check_same_predictions,
+    median_reviews,
+    mlflow_body,
+    ours_body,
+    shadow_model,
+)
 from serve_report import print_table
 from servers import bare_flask, logged_rows, mlflow_server, ours, running, scrape
 
-BATCH_SIZE = 100
-TARGETS = {
-    "ratio_vs_mlflow": 8.0,
-    "batch_reviews_per_s": 15_000,
-    "rss_mb_per_worker": 200,
-    "start_to_ready_s": 3,
-}
-NOTE = (
-    "wrk runs on the same machine as the servers and competes with them for the CPU "
-    "(the same for both servers): absolute figures are a floor for a pod with its own cores; "
-    "the ratio is the comparison."
-)
+# the servers of the paired comparison: loaded back to back in every round, in a rotating order
+PAIRED = ("ours_single", "ours_single_log", "ours_single_shadow")
 
 
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-# --- prerequisites --------------------------------------------------------------------------------
+def start_times(args: argparse.Namespace, workdir: Path, paths: Paths) -> list[float]:
+    """Process start to ready: fresh servers, started and stopped one after the other."""
+    starts = []
+    for i in range(args.starts):
+        server = ours(workdir, paths, args.workers, f"start{i}")
+        with running(server):
+            starts.append(server.start_to_ready_s)
+        print(f"  start to ready #{i + 1}: {starts[-1]:.2f} s", flush=True)
+    return starts
 
 
-def check_prerequisites(paths: Paths) -> tuple[str, str]:
-    """wrk, the export and the registered champion (the same model); return (wrk, model version)."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise BenchError("wrk is not installed: apt-get install -y wrk")
-    card_path = paths.export_dir / "card.json"
-    if not card_path.is_file():
-        raise BenchError(f"no exported model at {paths.export_dir}: run `make repro` (it ends with export)")
-    exported = json.loads(card_path.read_text())["version"]
-
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    name = load_params().registry.model_name
-    client = MlflowClient(tracking_uri=mlflow_tracking_uri(paths))
-    try:
-        champion = client.get_model_version_by_alias(name, "champion")
-    except MlflowException as exc:
-        raise BenchError(
-            f"no registered model {name}@champion in {mlflow_tracking_uri(paths)}: "
-            f"run `make repro` (register + promote) ({exc.message})"
-        ) from None
-    registered = champion.tags.get("model_version_hash")
-    if registered != exported:
-        raise BenchError(
-            f"{paths.export_dir} holds model {exported} but {name}@champion is {registered}: "
-            "run `sentiment export` so both servers score the same model"
-        )
-    return wrk, exported
-
-
-def median_reviews(paths: Paths, n: int) -> list[str]:
-    """``n`` test reviews whose length is nearest the median, half of each label."""
-    test = read_split(paths, "test")
-    length = test["text"].str.len()
-    test = test.assign(gap=(length - length.median()).abs()).sort_values("gap", kind="stable")
-    labels = sorted(test["label"].unique())
-    firsts = [test.loc[test["label"] == label, "text"].tolist() for label in labels]
-    counts = [n // len(labels) + (i < n % len(labels)) for i in range(len(labels))]
-    return [t for texts, k in zip(firsts, counts, strict=True) for t in texts[:k]]
-
-
-def batch_bodies(paths: Paths, count: int, seed: int = 0) -> list[list[str]]:
-    """``count`` batches of ``BATCH_SIZE`` test reviews drawn at random (all lengths, as they come)."""
-    texts = read_split(paths, "test")["text"].to_numpy()
-    rng = np.random.default_rng(seed)
-    return [rng.choice(texts, BATCH_SIZE, replace=False).tolist() for _ in range(count)]
-
-
-def ours_body(text: str) -> dict[str, Any]:
-    return {"text": text}
-
-
-def mlflow_body(text: str) -> dict[str, Any]:
-    return {"dataframe_split": {"columns": ["text"], "data": [[text]]}}
-
-
-def check_same_predictions(our: Supervised, theirs: Supervised, reviews: list[str]) -> None:
-    """Both servers must answer with real, identical predictions before they are timed."""
-    for text in reviews:
-        a = requests.post(our.url + "/v1/predict", json=ours_body(text), timeout=30)
-        b = requests.post(theirs.url + "/invocations", json=mlflow_body(text), timeout=30)
-        if a.status_code != 200 or b.status_code != 200:
-            raise BenchError(
-                f"prediction failed: ours {a.status_code} {a.text[:200]}, "
-                f"mlflow {b.status_code} {b.text[:200]}"
-            )
-        mine = a.json()["predictions"][0]
-        other = b.json()["predictions"][0]
-        if mine["label"] != other["label"] or abs(mine["probability"] - other["probability"]) > 1e-6:
-            raise BenchError(f"the servers disagree on a review: ours {mine}, mlflow {other}")
-
-
-def check_batch(our: Supervised, batch: list[str]) -> None:
-    r = requests.post(our.url + "/v1/predict", json={"texts": batch}, timeout=30)
-    if r.status_code != 200 or len(r.json()["predictions"]) != len(batch):
-        raise BenchError(f"batch prediction failed: {r.status_code} {r.text[:200]}")
-
-
-# --- the benchmark --------------------------------------------------------------------------------
+def check_shadow(server: Supervised) -> None:
+    """The shadow must be loaded before its rounds count (a server that ignored it would look free)."""
+    if scrape(server.url, "model_shadow_ready") < 1:
+        raise BenchError(f"the shadow model did not load: see {server.log}")
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -164,14 +95,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     single_ours = write_bodies(workdir / "single-ours.jsonl", [ours_body(t) for t in reviews])
     single_mlflow = write_bodies(workdir / "single-mlflow.jsonl", [mlflow_body(t) for t in reviews])
     batch_ours = write_bodies(workdir / "batch-ours.jsonl", [{"texts": b} for b in batches])
-
-    # process start to ready: fresh servers, started and stopped one after the other
-    starts = []
-    for i in range(args.starts):
-        server = ours(workdir, paths, args.workers, f"start{i}")
-        with running(server):
-            starts.append(server.start_to_ready_s)
-        print(f"  start to ready #{i + 1}: {starts[-1]:.2f} s", flush=True)
+    starts = start_times(args, workdir, paths)
 
     def load(url: str, bodies: Path, label: str) -> WrkResult:
         run_wrk(wrk, url, bodies, args.threads, args.connections, args.warmup)
@@ -183,129 +107,89 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         )
         return result
 
-    our = ours(workdir, paths, args.workers, "load")
-    # the same server with the prediction log on, loaded in the same rounds: its cost side by side
     log_dir = workdir / "prediction-log"
-    our_log = ours(workdir, paths, args.workers, "load-log", prediction_log=log_dir)
-    theirs = mlflow_server(workdir, paths, model_name, args.workers)
-    bare = bare_flask(workdir, args.workers)
-    with (
-        running(our),
-        running(our_log),
-        running(theirs),
-        running(bare) if args.reference else nullcontext(bare),
-    ):
-        print(
-            f"mlflow models serve ready in {theirs.start_to_ready_s:.1f} s; checking predictions agree",
-            flush=True,
-        )
+    servers: dict[str, Supervised] = {
+        "ours": ours(workdir, paths, args.workers, "load"),
+        # the same server with the prediction log on, and with a shadow model: their cost side by side
+        "ours_log": ours(workdir, paths, args.workers, "load-log", prediction_log=log_dir),
+        "mlflow": mlflow_server(workdir, paths, model_name, args.workers),
+    }
+    shadow_note = None
+    if args.shadow:
+        shadow_dir = shadow_model(paths, workdir)
+        servers["ours_shadow"] = ours(workdir, paths, args.workers, "load-shadow", shadow=shadow_dir)
+    else:
+        shadow_note = "skipped (--no-shadow)"
+    if args.reference:
+        servers["bare"] = bare_flask(workdir, args.workers)
+    targets: dict[str, tuple[str, Path, str]] = {
+        "ours_single": ("ours", single_ours, "ours, single review"),
+        "ours_single_log": ("ours_log", single_ours, "ours with the prediction log, single review"),
+        "ours_single_shadow": ("ours_shadow", single_ours, "ours with a shadow model, single review"),
+        "mlflow_single": ("mlflow", single_mlflow, "mlflow, single review"),
+        "ours_batch": ("ours", batch_ours, f"ours, {BATCH_SIZE} reviews per request"),
+        "bare_flask_single": ("bare", single_ours, "bare Flask (no work), single review"),
+    }
+    paths_of = {"mlflow": "/invocations"}
+    with ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(running(server))
+        our, theirs = servers["ours"], servers["mlflow"]
+        print(f"mlflow models serve ready in {theirs.start_to_ready_s:.1f} s; checking predictions agree")
         check_same_predictions(our, theirs, reviews)
         check_batch(our, batches[0])
+        if "ours_shadow" in servers:
+            check_shadow(servers["ours_shadow"])
         idle = {"ours": tree_memory_mb(our), "mlflow": tree_memory_mb(theirs)}
         print(
             f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s "
             f"(each after a {args.warmup} s warm-up)",
             flush=True,
         )
-        rounds: dict[str, list[WrkResult]] = {
-            "ours_single": [],
-            "ours_single_log": [],
-            "mlflow_single": [],
-            "ours_batch": [],
-        }
-        if args.reference:
-            rounds["bare_flask_single"] = []
+        keys = [k for k in targets if targets[k][0] in servers]
+        rounds: dict[str, list[WrkResult]] = {k: [] for k in keys}
         for i in range(args.rounds):
             print(f" round {i + 1} of {args.rounds}", flush=True)
-            rounds["ours_single"].append(load(our.url + "/v1/predict", single_ours, "ours, single review"))
-            rounds["ours_single_log"].append(
-                load(our_log.url + "/v1/predict", single_ours, "ours with the prediction log, single review")
-            )
-            rounds["mlflow_single"].append(
-                load(theirs.url + "/invocations", single_mlflow, "mlflow, single review")
-            )
-            rounds["ours_batch"].append(
-                load(our.url + "/v1/predict", batch_ours, f"ours, {BATCH_SIZE} reviews per request")
-            )
-            if args.reference:
-                rounds["bare_flask_single"].append(
-                    load(bare.url + "/v1/predict", single_ours, "bare Flask (no work), single review")
-                )
-        single, baseline, batch = (
-            WrkResult.median(rounds[k]) for k in ("ours_single", "mlflow_single", "ours_batch")
-        )
-        reference = WrkResult.median(rounds["bare_flask_single"]) if args.reference else None
-        master, per_worker = master_and_workers_mb(our)
-        loaded = {"ours": tree_memory_mb(our), "mlflow": tree_memory_mb(theirs)}
-        with_log = WrkResult.median(rounds["ours_single_log"])
-        served = scrape(our_log.url, "model_prediction_count_total")
-        dropped = scrape(our_log.url, "prediction_log_dropped_total")
+            paired = [k for k in PAIRED if k in rounds]
+            order = paired[i % len(paired) :] + paired[: i % len(paired)]
+            for key in order + [k for k in keys if k not in PAIRED]:
+                name, bodies, label = targets[key]
+                url = servers[name].url + paths_of.get(name, "/v1/predict")
+                rounds[key].append(load(url, bodies, label))
+        memory = {
+            "per_worker": master_and_workers_mb(our),
+            "idle": idle,
+            "after_load": {name: tree_memory_mb(s) for name, s in servers.items() if name != "bare"},
+        }
+        log_counts = {
+            "served": int(scrape(servers["ours_log"].url, "model_prediction_count_total")),
+            "dropped": int(scrape(servers["ours_log"].url, "prediction_log_dropped_total")),
+        }
+        shadow_counts = None
+        if "ours_shadow" in servers:
+            url = servers["ours_shadow"].url
+            shadow_counts = {
+                "served": int(scrape(url, "model_prediction_count_total")),
+                "scored": int(scrape(url, "model_shadow_agreement_total")),
+                "errors": int(scrape(url, "model_shadow_errors_total")),
+            }
     # stopped (SIGTERM): the workers have drained their buffers into segments
-    logged = logged_rows(log_dir)
-
-    return {
-        "rps": round(single.rps, 1),
-        "mlflow_rps": round(baseline.rps, 1),
-        "ratio_vs_mlflow": round(single.rps / baseline.rps, 2),
-        "p50_ms": round(single.p50_ms, 3),
-        "p99_ms": round(single.p99_ms, 3),
-        "mlflow_p50_ms": round(baseline.p50_ms, 3),
-        "mlflow_p99_ms": round(baseline.p99_ms, 3),
-        "rps_prediction_log": round(with_log.rps, 1),
-        "p50_ms_prediction_log": round(with_log.p50_ms, 3),
-        "p99_ms_prediction_log": round(with_log.p99_ms, 3),
-        "prediction_log_throughput_ratio": round(with_log.rps / single.rps, 3),
-        "prediction_log_p99_delta_ms": round(with_log.p99_ms - single.p99_ms, 3),
-        # every review the logging server scored (warm-ups and checks included), logged or dropped
-        "prediction_log_served": int(served),
-        "prediction_log_logged": logged,
-        "prediction_log_dropped": int(dropped),
-        "batch_size": BATCH_SIZE,
-        "batch_rps": round(batch.rps, 1),
-        "batch_reviews_per_s": round(batch.rps * BATCH_SIZE),
-        "batch_p50_ms": round(batch.p50_ms, 3),
-        "batch_p99_ms": round(batch.p99_ms, 3),
-        "rss_mb_per_worker": max(w["rss_mb"] for w in per_worker),
-        "pss_mb_per_worker": max(w["pss_mb"] for w in per_worker),
-        "workers_memory_mb": per_worker,
-        "master_memory_mb": master,
-        "server_memory_mb": {"idle": idle, "after_load": loaded},
-        "start_to_ready_s": round(statistics.median(starts), 2),
-        "start_to_ready_runs_s": [round(s, 2) for s in starts],
-        "mlflow_start_to_ready_s": round(theirs.start_to_ready_s, 2),
-        "workers": args.workers,
-        "model_version": model_version,
-        "single_reviews": len(reviews),
-        "single_review_chars": [len(t) for t in reviews],
-        "batch_review_chars_mean": round(float(np.mean([len(t) for b in batches for t in b]))),
-        "bare_flask_rps": round(reference.rps, 1) if reference else None,
-        "share_of_bare_flask": round(single.rps / reference.rps, 3) if reference else None,
-        "rounds": args.rounds,
-        "wrk_rounds": {k: [r.summary() for r in runs] for k, runs in rounds.items()},
-        "command": shlex.join(["python", "bench/bench_serve.py", *sys.argv[1:]]),  # what wrote this report
-        "commands": {
-            "ours_server": shlex.join(our.argv),
-            "mlflow_server": shlex.join(theirs.argv),
-            "ours_single": single.command,
-            "ours_single_prediction_log": with_log.command,
-            "ours_prediction_log_env": "SENTIMENT_PREDICTION_LOG=<temporary folder> (else off)",
-            "mlflow_single": baseline.command,
-            "ours_batch": batch.command,
-            "bare_flask_server": shlex.join(bare.argv) if reference else None,
-            "bare_flask_single": reference.command if reference else None,
-            "warmup": f"the same wrk command with -d{args.warmup}s, just before each",
-            "bodies": (
-                f"single: the {len(reviews)} test reviews nearest the median length, half of each label, "
-                f"one per line; batch: {args.batches} bodies of {BATCH_SIZE} test reviews drawn at random "
-                "(numpy seed 0); written by this script to a temporary folder"
-            ),
-        },
-        "loadavg_start": load_at_start,
-        "loadavg_end": loadavg(),
-        "cpus": os.cpu_count(),
-        "note": NOTE,
-        "targets": TARGETS,
-    }
+    log_counts["logged"] = logged_rows(log_dir)
+    return figures(
+        args,
+        rounds=rounds,
+        servers=servers,
+        starts=starts,
+        memory=memory,
+        log_counts=log_counts,
+        shadow_counts=shadow_counts,
+        shadow_note=shadow_note,
+        reviews=reviews,
+        batches=batches,
+        model_version=model_version,
+        loadavg_start=load_at_start,
+        loadavg_end=loadavg(),
+    )
 
 
 def main() -> None:
@@ -326,6 +210,9 @@ def main() -> None:
         dest="reference",
         action="store_false",
         help="skip the bare Flask app (the ceiling of any Flask service on this machine)",
+    )
+    parser.add_argument(
+        "--no-shadow", dest="shadow", action="store_false", help="skip the server with a shadow model"
     )
     parser.add_argument("--out", type=Path, default=None, help="default: reports/bench/serve.json")
     args = parser.parse_args()

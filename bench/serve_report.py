@@ -28,6 +28,14 @@ def print_table(r: dict[str, Any]) -> None:
             f"{r['prediction_log_p99_delta_ms']:+.2f} ms (target <= +1), "
             f"dropped {r['prediction_log_dropped']}",
         ),
+        (
+            "with a shadow model, req/s",
+            f"{r['rps_shadow']:,.0f}" if r["rps_shadow"] is not None else "n/a",
+            "",
+            f"{100 * r['shadow_throughput_ratio']:.0f}% of without (target >= 85%)"
+            if r["rps_shadow"] is not None
+            else r["shadow_note"],
+        ),
         (f"batch of {r['batch_size']}, reviews/s", f"{r['batch_reviews_per_s']:,}", "", "target >= 15,000"),
         (
             "RSS per worker, MB",

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from bench_error import BenchError
-from sentiment_mlops.config import Paths, mlflow_tracking_uri
+from sentiment_mlops.config import SHADOW_MODEL_URI_ENV, Paths, mlflow_tracking_uri
 from sentiment_mlops.processes import ProcessError, Supervised, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -44,10 +44,15 @@ def _server(
 
 
 def ours(
-    workdir: Path, paths: Paths, workers: int, tag: str, prediction_log: Path | None = None
+    workdir: Path,
+    paths: Paths,
+    workers: int,
+    tag: str,
+    prediction_log: Path | None = None,
+    shadow: Path | None = None,
 ) -> Supervised:
     """``sentiment serve`` on the export, as a user starts it; ``prediction_log``: the folder it logs
-    predictions to (else the log is off)."""
+    predictions to (else the log is off); ``shadow``: a second model scored beside it (else none)."""
     port = free_port()
     argv = [
         str(BIN / "sentiment"),
@@ -67,6 +72,8 @@ def ours(
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="prometheus-", dir=workdir),
         "SENTIMENT_PREDICTION_LOG": str(prediction_log) if prediction_log is not None else "off",
     }
+    # a shadow model beside the served one, or none (whatever the caller's environment says)
+    env[SHADOW_MODEL_URI_ENV] = str(shadow) if shadow is not None else ""
     return _server("sentiment serve", argv, port, "/readyz", workdir / f"ours-{tag}.log", env)
 
 

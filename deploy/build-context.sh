@@ -33,8 +33,8 @@ wheels=build/wheels/$target
 
 die() { echo "build-context: $*" >&2; exit 2; }
 case $target in
-  # The prediction log writes to S3 in the cluster: s3fs (the log-s3 extra).
-  api) extras=(--extra log-s3) ;;
+  # The serving core only: the prediction log reaches S3 through pyarrow.fs, no extra needed.
+  api) extras=() ;;
   # The predictive scaler: the autoscale extra.
   scaler) extras=(--extra autoscale) ;;
   # The Spark batch job: pyspark, and MLflow to load the champion from the registry.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run the API image as Kubernetes runs it (read-only root filesystem, writable /tmp and metrics
-# folder only), check that it does not run as root, smoke-test it (deploy/smoke-test.sh) and
-# remove it. The container's log is printed if anything fails.
+# Run the API image as Kubernetes runs it (read-only root filesystem, writable /tmp, metrics and
+# prediction-log folders only), check that it does not run as root, smoke-test it
+# (deploy/smoke-test.sh) and remove it. The container's log is printed if anything fails.
 #
 #   deploy/run-image-smoke.sh IMAGE [PORT]
 #
@@ -22,6 +22,7 @@ engine_flags=()
 [ "$engine" = podman ] && engine_flags=(--read-only-tmpfs=false)
 run run --detach --name "$name" --network=host --read-only "${engine_flags[@]}" \
   --tmpfs /tmp:rw,mode=1777 --tmpfs /var/run/prometheus:rw,mode=1777 \
+  --tmpfs /var/lib/sentiment/prediction-log:rw,mode=1777 \
   --env "GUNICORN_BIND=127.0.0.1:$port" "$image" >/dev/null
 cleanup() {
   rc=$?

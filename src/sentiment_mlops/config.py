@@ -25,6 +25,9 @@ class ConfigError(ValueError):
 #: serve``, ``sentiment stack`` and the WSGI app load unless ``$SENTIMENT_MODEL_URI`` names another.
 DEFAULT_MODEL_URI = "models/export"
 MODEL_URI_ENV = "SENTIMENT_MODEL_URI"
+#: A second model scored beside the served one on every request (``sentiment serve --shadow``);
+#: unset or empty: no shadow. Its answers are logged and measured, never returned.
+SHADOW_MODEL_URI_ENV = "SENTIMENT_SHADOW_MODEL_URI"
 #: Where the API listens unless told otherwise (loopback: a laptop, not a network).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -130,9 +133,13 @@ class TrainParams(_Section):
     C: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     beta: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     nb_alpha: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    # Weight of each snippet cut from a training review (slices.augment) in the fit; 0 = none.
+    snippet_weight: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    # Model choice maximises validation accuracy + short_weight x the short slices' accuracy.
+    short_weight: float = Field(0.0, ge=0.0)
     max_iter: int = Field(1000, ge=10)
     refit_on_full_train: bool = True
-    calibrate: bool = True
+    calibrate: bool = True  # length-aware calibration fitted on validation (model/calibration.py)
 
 
 class EvaluateParams(_Section):
@@ -146,6 +153,10 @@ class RegistryParams(_Section):
     # Also judge the challenger on the newest labelled production window (`sentiment compare`):
     # it may trail the champion there by at most this much (None: not required).
     max_production_regression: float | None = Field(None, ge=0.0, le=1.0)
+    # Short inputs (the last 10 and 20 words of each test review, evaluate's slices): a floor on
+    # their accuracy and how far their share predicted positive may stray from 0.5 (None: no bound).
+    min_short_accuracy: float | None = Field(None, ge=0.0, le=1.0)
+    max_positive_share_drift: float | None = Field(None, ge=0.0, le=0.5)
 
 
 class LabelledSource(_Section):
@@ -216,6 +227,12 @@ def mlflow_tracking_uri(paths: Paths | None = None) -> str:
 def mlflow_artifact_root(paths: Paths | None = None) -> str:
     """Where a local tracking store keeps artifacts (``$MLFLOW_ARTIFACT_ROOT`` overrides)."""
     return os.environ.get("MLFLOW_ARTIFACT_ROOT") or str((paths or Paths()).root / "mlartifacts")
+
+
+def shadow_model_uri(env: Mapping[str, str] | None = None) -> str | None:
+    """``$SENTIMENT_SHADOW_MODEL_URI`` (a model directory or registry URI), ``None`` when unset or empty."""
+    env = os.environ if env is None else env
+    return env.get(SHADOW_MODEL_URI_ENV, "").strip() or None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import requests
 import yaml
 
 from sentiment_mlops.processes import Supervised, free_port
-from sentiment_mlops.workspace.monitoring import monitoring_paths, prometheus_config
+from sentiment_mlops.workspace.monitoring import prometheus_config
+from sentiment_mlops.workspace.repository import monitoring_paths
 
 
 class Prometheus(Supervised):

@@ -35,8 +35,8 @@ from sentiment_mlops.workspace.monitoring import (
     KEDA_TRIGGER_QUERY,
     KEDA_TRIGGER_RECORD,
     load_rule_groups,
-    monitoring_paths,
 )
+from sentiment_mlops.workspace.repository import monitoring_paths
 from tests.integration.prometheus_server import Prometheus
 from tests.integration.serving_server import ApiServer
 
@@ -100,6 +100,7 @@ class Observed:
     paced_started: float
     paced_ended: float
     card_baseline: float
+    feedback_sent: int  # labels sent, all for balanced predictions (all right)
 
 
 def _balanced(server: ApiServer, traffic: Traffic) -> None:
@@ -159,14 +160,16 @@ def observed(small_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         # sees every prediction; also the baseline from the model card must be there.
         prom.wait_for(lambda: prom.query('model_prediction_count_total{job="sentiment-api"}'), 30, "scraping")
         prom.wait_for(lambda: prom.query("namespace_job:model_baseline_positive_share:max"), 30, "recording")
+        # likewise the four (predicted, actual) feedback series of the served model, at 0 before any
+        # label: the first labels then count as an increase
+        feedback_series = 'model_feedback_total{job="sentiment-api"} == 0'
+        prom.wait_for(lambda: len(prom.query(feedback_series)) == 4, 30, "feedback series at 0")
         traffic = Traffic()
 
         _balanced(server, traffic)
-        # labels for the balanced predictions, in two halves a scrape apart, so rate() sees every
-        # (predicted, actual) series grow: alternate items, since the predictions came class by class
-        _feedback(server, traffic.labelled[::2])
-        prom.wait_for_scrape_after(time.time())
-        _feedback(server, traffic.labelled[1::2])
+        # labels for every balanced prediction, in one batch, as a client sends them later
+        feedback_sent = len(traffic.labelled)
+        _feedback(server, traffic.labelled)
         prom.wait_for_scrape_after(time.time())
         # the alert rules read recorded series; give both groups a few evaluations after the data
         counted = f"namespace_job:model_prediction_count:rate1h * 3600 >= {2 * BALANCED_PER_CLASS}"
@@ -184,7 +187,15 @@ def observed(small_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         card = json.loads((small_model_dir / "card.json").read_text())
         baseline = float(card["baseline"]["positive_share"])
         yield Observed(
-            prom, traffic, balanced_alerts, balanced_count, balanced_share, started, ended, baseline
+            prom,
+            traffic,
+            balanced_alerts,
+            balanced_count,
+            balanced_share,
+            started,
+            ended,
+            baseline,
+            feedback_sent,
         )
 
 
@@ -235,13 +246,7 @@ def test_every_recording_rule_of_the_api_evaluates(observed: Observed) -> None:
         if "record" in r
     ]
     assert len(records) >= 20
-    # Live accuracy needs labels arriving over several scrapes; the production-loop test
-    # (test_production_loop.py) sees it and its alert on a real Prometheus, promtool tests the rest.
-    over_time = {
-        "namespace_job:model_live_accuracy:ratio_rate5m",
-        "namespace_job:model_accuracy_estimate_gap:rate5m",
-    }
-    empty = [name for name in records if name not in over_time and not prom.query(name)]
+    empty = [name for name in records if not prom.query(name)]
     assert empty == []
     # and the values match the traffic: shares of the last hour from the client's own counts
     traffic = observed.traffic
@@ -250,6 +255,16 @@ def test_every_recording_rule_of_the_api_evaluates(observed: Observed) -> None:
     assert prom.value("namespace_job:app_request_errors_5xx:ratio_rate5m") == 0.0
     # the baseline is the model card's
     assert prom.value("namespace_job:model_baseline_positive_share:max") == observed.card_baseline
+    # every labelled prediction was right (the client checked each label), all in the 5m window
+    # (increase() extrapolates a little past the last sample, hence the tolerance)
+    assert prom.value("namespace_job:model_feedback:increase5m") == pytest.approx(
+        observed.feedback_sent, rel=0.05
+    )
+    assert prom.value("namespace_job:model_live_accuracy:ratio_rate5m") == 1.0
+    estimated = prom.value("namespace_job:model_estimated_accuracy:ratio_rate5m")
+    assert 0.5 < estimated <= 1.0
+    gap = prom.value("namespace_job:model_accuracy_estimate_gap:rate5m")
+    assert gap == pytest.approx(estimated - 1.0, abs=1e-3)
 
 
 def test_drift_alerts_stay_quiet_on_balanced_traffic(observed: Observed) -> None:

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from sentiment_mlops.batch import PredictInputError, predict_file
+from sentiment_mlops.batch.files import PredictInputError, predict_file
 from sentiment_mlops.cli import app
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.spark.scoring import predict_dataset

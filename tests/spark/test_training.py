@@ -12,7 +12,8 @@ import yaml
 from sentiment_mlops.config import Paths, load_params
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.model.features import FeaturizerSpec
-from sentiment_mlops.training import spark_stats, train
+from sentiment_mlops.training import nbsvm, spark_stats, train
+from sentiment_mlops.training.statistics import NBStatistics
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared]
 
@@ -41,7 +42,7 @@ def test_statistics_on_spark_equal_the_local_ones(spark, project: Path) -> None:
     assert (counted.X_train != X_local).nnz == 0  # same rows, in the file's order
     assert counted.y_train.tolist() == train_df["label"].tolist()
     seen = np.unique(X_local.indices)
-    local = train.NBStatistics.of(seen, X_local[:, seen].tocsc(), counted.y_train)
+    local = NBStatistics.of(seen, X_local[:, seen].tocsc(), counted.y_train)
     for field in ("seen", "df", "positive", "negative"):
         assert np.array_equal(getattr(counted.train, field), getattr(local, field)), field
     both = counted.train_and_validation
@@ -79,7 +80,7 @@ def test_mllib_on_the_cluster_fits_what_the_driver_fits(spark, project: Path) ->
     hyper = {"C": 1.0, "nb_alpha": 1.0, "beta": 0.5, "min_df": params.features.min_df, "max_iter": 200}
     rows = spark_stats.featurized(spark, paths, spec).where("split = 0")  # train only: validation held out
     on_cluster = cluster_fit.fit_on_cluster(spark, rows, counted.train, n_features=spec.n_features, **hyper)
-    on_driver = train.fit_nbsvm(counted.X_train, counted.y_train, stats=counted.train, **hyper)
+    on_driver = nbsvm.fit_nbsvm(counted.X_train, counted.y_train, stats=counted.train, **hyper)
 
     assert on_cluster.iterations > 1
     assert not np.any(on_cluster.weights[on_driver.weights == 0])  # only the kept n-grams weigh

@@ -22,6 +22,7 @@ import pytest
 
 from sentiment_mlops.workspace import monitoring as mon
 from sentiment_mlops.workspace import promql
+from sentiment_mlops.workspace.repository import monitoring_paths
 from tests.unit.test_manifests import (
     COMPONENTS,
     K8S,
@@ -157,7 +158,7 @@ def name_problems(exprs: list[tuple[str, str]], known: dict[str, set[str]]) -> l
 
 
 def monitoring_expressions(repo_root: Path) -> list[tuple[str, str]]:
-    paths = mon.monitoring_paths(repo_root)
+    paths = monitoring_paths(repo_root)
     exprs = promql.rule_expressions(mon.load_rule_groups(paths.rules))
     for name, dashboard in promql.load_dashboards(paths.dashboards).items():
         exprs += promql.dashboard_expressions(dashboard, name)

@@ -52,6 +52,25 @@ def test_buckets_are_identical_to_the_reference(ngram_max: int, hash_bits: int) 
         assert _compiled_buckets(review, ngram_max, hash_bits) == want, repr(review)
 
 
+def test_the_benchmark_parts_give_the_reference_buckets() -> None:
+    """``hash_batch`` (bench-kernels' floor parts): every n-gram's bucket, or the distinct ones in
+    first-seen order as scoring finds them."""
+    module, _ = kernels.load()
+    reviews = EDGE_CASES + _fuzzed(200, seed=7)
+    buf, offsets = features.encode_batch(reviews)
+    out, per_doc = np.empty((len(buf) + len(reviews)) * 3, np.uint32), np.empty(len(reviews), np.int64)
+    for distinct in (False, True):
+        total = module.hash_batch(buf, offsets, 3, (1 << 20) - 1, out, per_doc, distinct)
+        assert total == per_doc.sum()
+        at = 0
+        for review, n in zip(reviews, per_doc.tolist(), strict=True):
+            want = text.ngram_buckets(review, 3, 20)
+            assert out[at : at + n].tolist() == (list(dict.fromkeys(want)) if distinct else want), repr(
+                review
+            )
+            at += n
+
+
 def test_token_hashes_and_spans_follow_the_reference() -> None:
     module, _ = kernels.load()
     for review in EDGE_CASES + _fuzzed(200):
@@ -93,6 +112,51 @@ def test_scores_match_the_reference(small_model_dir: Path, small_project: Path, 
         np.testing.assert_allclose(sigmoid(got.logits), sigmoid(want.logits), rtol=0, atol=1e-6)
         for name in ("n_tokens", "n_ngrams", "n_unseen"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+def test_the_single_review_path_matches_the_reference(small_project: Path, reference) -> None:
+    """``score_one`` / ``predict_one`` / ``predict([x])``: the reference's counts, P within 1e-6."""
+    reviews = [*_reviews(small_project)[:400], "a great film " * 8000]  # > 64 KB: scored without the GIL
+    model = _model(hash_bits=18, density=0.3)
+    want = model.score(reviews)
+    assert model.score_one(reviews[0])[1:] == (want.n_tokens[0], want.n_ngrams[0], want.n_unseen[0])
+    kernels.load.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SENTIMENT_KERNELS", "compiled")
+        for layout in ("dense", "compact"):
+            patch.setenv("SENTIMENT_WEIGHT_TABLE", layout)
+            fresh = SentimentModel(model.spec, model.weights, model.bias, model.seen)
+            assert fresh.table.layout == layout
+            for d, review in enumerate(reviews):
+                logit, n_tokens, n_ngrams, n_unseen = fresh.score_one(review)
+                counts = (want.n_tokens[d], want.n_ngrams[d], want.n_unseen[d])
+                assert (n_tokens, n_ngrams, n_unseen) == counts
+                p = float(sigmoid(want.logits[d]))
+                assert abs(fresh.probability(logit, n_ngrams) - p) <= 1e-6, repr(review)
+                one = fresh.predict_one(review)
+                assert fresh.predict([review]) == [one]
+                assert abs(one.probability - p) <= 1e-6 and one.n_ngrams == n_ngrams
+                assert fresh.predict_proba([review]).tolist() == [one.probability]
+    kernels.load.cache_clear()
+
+
+def test_the_single_review_scorer_refuses_bad_input() -> None:
+    module, _ = kernels.load()
+    model = _model(hash_bits=12)
+    with pytest.raises(TypeError, match="not str"):
+        model.score_one(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mask"):
+        module.Scorer(3, 1000, model.weights, True, model.seen, 0.0, True)
+    with pytest.raises(ValueError, match="shorter"):
+        module.Scorer(3, int(model.spec.mask), model.weights[:10], True, model.seen, 0.0, True)
+
+
+def test_a_thread_count_per_batch_gives_the_same_scores(small_project: Path) -> None:
+    model = _model()
+    reviews = _reviews(small_project) * 40  # well over the 64 KB at which a batch is split
+    one, two = model.score(reviews, threads=1), model.score(reviews, threads=2)
+    for name in ("logits", "n_tokens", "n_ngrams", "n_unseen"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
 
 
 def test_parallel_batch_and_buffer_scoring_equal_one_thread(small_project: Path) -> None:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from sentiment_mlops.batch import PredictInputError, file_format, format_one, predict_file
+from sentiment_mlops.batch.files import PredictInputError, file_format, format_one, predict_file
 from sentiment_mlops.cli import app
 from sentiment_mlops.model.artifact import SentimentModel
 

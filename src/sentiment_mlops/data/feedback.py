@@ -21,6 +21,7 @@ import pandas as pd
 
 from sentiment_mlops.data.errors import DataError
 from sentiment_mlops.files import atomic_path
+from sentiment_mlops.serving.log_sink import filesystem as log_filesystem
 from sentiment_mlops.serving.prediction_log import (
     FEEDBACK,
     FEEDBACK_COLUMNS,
@@ -36,13 +37,13 @@ LABELS = {"negative": 0, "positive": 1}
 
 def read_log(url: str, table: str) -> pd.DataFrame:
     """Every finished segment of one table (``predictions`` or ``feedback``) under ``url``."""
-    import fsspec
     import pyarrow.dataset as ds
+    from pyarrow import fs as pafs
 
     columns = PREDICTION_COLUMNS if table == PREDICTIONS else FEEDBACK_COLUMNS
-    fs, root = fsspec.core.url_to_fs(url)
-    folder = f"{root.rstrip('/')}/{table}"
-    if not fs.exists(folder):
+    fs, root = log_filesystem(url)
+    folder = f"{root}/{table}"
+    if fs.get_file_info(folder).type == pafs.FileType.NotFound:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
     try:
         dataset = ds.dataset(
@@ -89,7 +90,14 @@ def join(
     """Labelled production reviews, oldest first, without evaluation texts; and what was dropped."""
     stats = ExportStats(predictions=len(predictions), feedback_rows=len(feedback))
     labels = latest_labels(feedback, stats)
-    preds = predictions.drop_duplicates("id", keep="first")
+    # A shadow's rows share the served prediction's id (serving/shadow.py); training and the
+    # production window take what was served.
+    # Logs written before the role column existed hold served rows only.
+    if "role" in predictions:
+        served = predictions[predictions["role"].fillna("champion") != "shadow"]
+    else:
+        served = predictions
+    preds = served.drop_duplicates("id", keep="first")
     joined = labels.merge(preds[["id", "ts", "text", "probability", "model_version"]], on="id", how="left")
     known = joined["ts"].notna()
     stats.unknown_ids = int((~known).sum())

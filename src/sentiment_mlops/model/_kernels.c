@@ -3,14 +3,15 @@
  * They apply exactly the rules of sentiment_mlops/model/tokenizer.py (the pure-Python reference);
  * the tests hold the two to identical buckets and to probabilities within 1e-6. The Python side
  * (kernels.py) allocates every output array and passes it in through the buffer protocol, so this
- * module needs no NumPy headers. Scoring releases the GIL and, for a large batch, spreads the
- * reviews over threads.
+ * module needs no NumPy headers. Batch scoring releases the GIL and, for a large batch, spreads the
+ * reviews over threads. A Scorer object holds one model's table for single reviews: score_one(text)
+ * parses no buffers and returns Python scalars.
  *
  * Weights are read from the dense float32 array (one branch-free load per bucket), or from a compact
  * open-addressing table of the non-zero buckets (one 64-bit slot: bucket in the high half, the
- * float32 weight's bits in the low half; a quarter of the dense array's size), whose reads can be
- * prefetched while a review's n-grams are still being folded. Which is faster depends on the
- * node's last-level cache: bench/bench_kernels.py measures both.
+ * float32 weight's bits in the low half; a quarter of the dense array's size). Either's reads are
+ * prefetched as a review's distinct n-grams are found, and summed after. Which layout is faster
+ * depends on the node's last-level cache: bench/bench_kernels.py measures both.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,7 +21,7 @@
 #include <string.h>
 
 /* Bumped whenever a signature below changes: kernels.py refuses an extension of another version. */
-#define KERNELS_ABI 2
+#define KERNELS_ABI 3
 
 #define FNV_OFFSET 0xCBF29CE484222325ULL
 #define FNV_PRIME 0x100000001B3ULL
@@ -32,18 +33,22 @@
 /* Below this many bytes a batch is scored on the calling thread: starting threads costs more. */
 #define PARALLEL_MIN_BYTES (64 * 1024)
 #define BLOCK_DOCS 32
+/* A review's set of distinct buckets has at least this many slots per n-gram: few collisions. */
+#define SET_SPARSITY 4
 
 static uint64_t ellipsis_hash;      /* FNV-1a of "..." */
-static unsigned char punct[256];    /* single-byte punctuation tokens */
 
-static inline int is_word(unsigned c) { return (c - 97u <= 25u) || (c - 48u <= 9u) || c >= 128u; }
-static inline unsigned lower(unsigned c) { return (c - 65u <= 25u) ? c + 32u : c; }
 
-/* Rules 1-3: hash every token of s[0:n] into out (room for n + 1); optional byte spans. */
+/* Byte classes of the tokenizer's rules, and each byte lower-cased (ASCII letters only). */
+enum { SEP = 0, WORD, TAG_OPEN, APOSTROPHE, DOT, PUNCT };
+static unsigned char byte_class[256];
+static unsigned char lowered[256];
+
+/* Rules 1-3: hash every token of s[0:n] into out (room for n + 1); optional byte spans.
+ * A word is hashed in a tight loop over its bytes (one table lookup and one branch per byte); an
+ * apostrophe between two word characters continues it. */
 static Py_ssize_t tokenize(const unsigned char *s, Py_ssize_t n, uint64_t *out, int64_t *spans) {
-    Py_ssize_t m = 0, i = 0, word_start = 0;
-    int in_word = 0;
-    uint64_t h = FNV_OFFSET;
+    Py_ssize_t m = 0, i = 0;
 #define EMIT(value, a, b)                 \
     do {                                  \
         if (spans) {                      \
@@ -54,47 +59,54 @@ static Py_ssize_t tokenize(const unsigned char *s, Py_ssize_t n, uint64_t *out, 
     } while (0)
     while (i < n) {
         unsigned c = s[i];
-        if (c == '<') { /* a short tag is a separator, else '<' itself is one */
+        switch (byte_class[c]) {
+        case WORD: {
+            Py_ssize_t start = i;
+            uint64_t h = FNV_OFFSET;
+            for (;;) {
+                do {
+                    h = (h ^ lowered[s[i]]) * FNV_PRIME;
+                    i++;
+                } while (i < n && byte_class[s[i]] == WORD);
+                if (i + 1 < n && s[i] == '\'' && byte_class[s[i + 1]] == WORD) {
+                    h = (h ^ 39u) * FNV_PRIME;
+                    i++;
+                    continue;
+                }
+                break;
+            }
+            EMIT(h, start, i);
+            continue; /* s[i] is not part of a word: the next round classifies it */
+        }
+        case TAG_OPEN: { /* a short tag is a separator, else '<' itself is one */
             Py_ssize_t j = i + 1, limit = i + 2 + MAX_TAG, closed = -1;
             if (limit > n) limit = n;
             for (; j < limit; j++) {
                 if (s[j] == '>') { closed = j; break; }
                 if (s[j] == '<') break;
             }
-            if (in_word) { EMIT(h, word_start, i); in_word = 0; }
             i = closed >= 0 ? closed + 1 : i + 1;
             continue;
         }
-        c = lower(c);
-        if (is_word(c)) {
-            if (!in_word) { in_word = 1; h = FNV_OFFSET; word_start = i; }
-            h = (h ^ c) * FNV_PRIME;
-        } else if (c == '\'' && in_word && i + 1 < n) {
-            /* An apostrophe stays inside a word only between two word characters. */
-            if (is_word(lower(s[i + 1]))) {
-                h = (h ^ 39u) * FNV_PRIME;
-            } else {
-                EMIT(h, word_start, i);
-                in_word = 0;
+        case DOT: { /* alone a token; a run of two or more is the token "..." */
+            Py_ssize_t run = 1;
+            while (i + run < n && s[i + run] == '.') run++;
+            if (run >= 2) {
+                EMIT(ellipsis_hash, i, i + run);
+                i += run;
+                continue;
             }
-        } else {
-            if (in_word) { EMIT(h, word_start, i); in_word = 0; }
-            if (c == '.') { /* alone a token; a run of two or more is the token "..." */
-                Py_ssize_t run = 1;
-                while (i + run < n && s[i + run] == '.') run++;
-                if (run >= 2) {
-                    EMIT(ellipsis_hash, i, i + run);
-                    i += run;
-                    continue;
-                }
-                EMIT((FNV_OFFSET ^ c) * FNV_PRIME, i, i + 1);
-            } else if (punct[c]) {
-                EMIT((FNV_OFFSET ^ c) * FNV_PRIME, i, i + 1);
-            }
+            EMIT((FNV_OFFSET ^ c) * FNV_PRIME, i, i + 1);
+            break;
+        }
+        case PUNCT:
+            EMIT((FNV_OFFSET ^ c) * FNV_PRIME, i, i + 1);
+            break;
+        default: /* separators, and an apostrophe outside a word */
+            break;
         }
         i++;
     }
-    if (in_word) EMIT(h, word_start, n);
 #undef EMIT
     return m;
 }
@@ -153,7 +165,7 @@ static int scratch_reserve(Scratch *w, Py_ssize_t n_bytes, int ngram_max) {
     if (n_bytes <= w->cap_bytes && w->tokens) return 0;
     Py_ssize_t cap = n_bytes < 256 ? 256 : n_bytes;
     Py_ssize_t n_grams = (cap + 1) * ngram_max, set = 16;
-    while (set < 2 * n_grams) set *= 2;
+    while (set < SET_SPARSITY * n_grams) set *= 2;
     scratch_free(w);
     w->tokens = malloc((cap + 1) * sizeof *w->tokens);
     w->buckets = malloc(n_grams * sizeof *w->buckets);
@@ -231,42 +243,145 @@ typedef struct {
     int failed;
 } Job;
 
-static int score_doc(const Job *job, Scratch *w, Py_ssize_t d) {
-    Py_ssize_t len = job->lens[d];
-    if (scratch_reserve(w, len, job->ngram_max) < 0) return -1;
-    Py_ssize_t n_tok = tokenize(job->docs[d], len, w->tokens, NULL);
-    Py_ssize_t n_gram = fold_ngrams(w->tokens, n_tok, job->ngram_max, job->mask, w->buckets, &job->table);
-    Py_ssize_t m = distinct(w, n_gram);
-    double total = job->bias;
-    int64_t unseen = 0;
-    for (Py_ssize_t i = 0; i < m; i++) {
-        uint32_t b = w->keys[i];
-        total += (double)(job->table.dense ? job->table.dense[b] : table_weight(&job->table, b));
-        unseen += !((job->table.seen[b >> 3] >> (b & 7)) & 1);
+/* Scoring needs only the tokens, the distinct buckets and a set: lean scratch, kept per thread
+ * between calls (a single review then costs no allocation), freed when the thread ends. */
+typedef struct {
+    uint64_t *tokens;
+    uint32_t *keys; /* distinct buckets, first-seen order */
+    uint32_t *set;  /* open-addressing set of buckets */
+    Py_ssize_t cap_bytes;
+} ScoreScratch;
+
+/* A thread keeps its scratch only up to this many bytes of review (about 70 bytes per byte). */
+#define KEEP_SCRATCH_BYTES (64 * 1024)
+
+static pthread_key_t scratch_key;
+
+static void score_scratch_free(void *p) {
+    ScoreScratch *w = p;
+    if (!w) return;
+    free(w->tokens); free(w->keys); free(w->set); free(w);
+}
+
+static ScoreScratch *score_scratch(Py_ssize_t n_bytes, int ngram_max) {
+    ScoreScratch *w = pthread_getspecific(scratch_key);
+    if (w && n_bytes <= w->cap_bytes) return w;
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w || pthread_setspecific(scratch_key, w) != 0) { free(w); return NULL; }
     }
-    job->scores[d] = total;
-    job->n_tokens[d] = n_tok;
-    job->n_ngrams[d] = m;
-    job->n_unseen[d] = unseen;
+    Py_ssize_t cap = n_bytes < 4096 ? 4096 : n_bytes, set = 16;
+    while (set < SET_SPARSITY * (cap + 1) * ngram_max) set *= 2;
+    free(w->tokens); free(w->keys); free(w->set);
+    w->tokens = malloc((cap + 1) * sizeof *w->tokens);
+    w->keys = malloc((cap + 1) * ngram_max * sizeof *w->keys);
+    w->set = malloc(set * sizeof *w->set);
+    w->cap_bytes = cap;
+    if (!w->tokens || !w->keys || !w->set) {
+        free(w->tokens); free(w->keys); free(w->set);
+        memset(w, 0, sizeof *w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Drops a thread's scratch after an unusually long review, so it does not hold the memory. */
+static void score_scratch_trim(void) {
+    ScoreScratch *w = pthread_getspecific(scratch_key);
+    if (w && w->cap_bytes > KEEP_SCRATCH_BYTES) {
+        score_scratch_free(w);
+        pthread_setspecific(scratch_key, NULL);
+    }
+}
+
+typedef struct {
+    double logit;
+    int64_t n_tokens, n_ngrams, n_unseen;
+} DocScore;
+
+/* The distinct buckets of a document's tokens, first-seen order, in one pass over its n-grams:
+ * fold each into its bucket and keep it if the set (SET_SPARSITY slots per n-gram) has not seen
+ * it; with a table, prefetch the weight and seen bit of each kept bucket. Returns how many. */
+static Py_ssize_t distinct_ngrams(const uint64_t *tokens, Py_ssize_t n_tok, int ngram_max, uint64_t mask,
+                                  uint32_t *set, uint32_t *keys, const Table *t) {
+    uint64_t size = 16;
+    while ((Py_ssize_t)size < SET_SPARSITY * n_tok * ngram_max) size *= 2;
+    const uint64_t smask = size - 1;
+    const int prefetch = t && t->prefetch;
+    memset(set, 0xFF, size * sizeof *set);
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n_tok; i++) {
+        for (int k = 1; k <= ngram_max && i + k <= n_tok; k++) {
+            uint32_t b = ngram_bucket(tokens + i, k, mask);
+            uint64_t s = b & smask; /* buckets are hash bits already */
+            uint32_t key;
+            while ((key = set[s]) != EMPTY_KEY && key != b) s = (s + 1) & smask;
+            /* Branch-free from here: whether an n-gram is new is a coin toss to the predictor. */
+            set[s] = b;
+            keys[m] = b;
+            m += key == EMPTY_KEY;
+            if (prefetch) {
+                __builtin_prefetch(t->dense ? (const void *)(t->dense + b) : (const void *)(t->slots + (b & t->slot_mask)), 0, 3);
+                __builtin_prefetch(t->seen + (b >> 3), 0, 3);
+            }
+        }
+    }
+    return m;
+}
+
+/* One document: its distinct buckets (their reads prefetched as they are found), then the sum of
+ * their weights, which by then are on their way from memory (many reads in flight, not one after
+ * another). */
+static int score_doc(const unsigned char *doc, Py_ssize_t len, int ngram_max, uint64_t mask, const Table *t,
+                     double bias, DocScore *out) {
+    ScoreScratch *w = score_scratch(len, ngram_max);
+    if (!w) return -1;
+    Py_ssize_t n_tok = tokenize(doc, len, w->tokens, NULL);
+    uint32_t *keys = w->keys;
+    Py_ssize_t m = distinct_ngrams(w->tokens, n_tok, ngram_max, mask, w->set, keys, t);
+    double total = bias;
+    int64_t unseen = 0;
+    const uint8_t *seen = t->seen;
+    if (t->dense) {
+        const float *dense = t->dense;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            uint32_t b = keys[i];
+            total += (double)dense[b];
+            unseen += !((seen[b >> 3] >> (b & 7)) & 1);
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < m; i++) {
+            uint32_t b = keys[i];
+            total += (double)table_weight(t, b);
+            unseen += !((seen[b >> 3] >> (b & 7)) & 1);
+        }
+    }
+    out->logit = total;
+    out->n_tokens = n_tok;
+    out->n_ngrams = m;
+    out->n_unseen = unseen;
     return 0;
 }
 
 static void *score_worker(void *arg) {
     Job *job = arg;
-    Scratch w = {0};
     for (;;) {
         Py_ssize_t start = __atomic_fetch_add(&job->next_block, BLOCK_DOCS, __ATOMIC_RELAXED);
         if (start >= job->n_docs) break;
         Py_ssize_t end = start + BLOCK_DOCS < job->n_docs ? start + BLOCK_DOCS : job->n_docs;
         for (Py_ssize_t d = start; d < end; d++) {
-            if (score_doc(job, &w, d) < 0) {
+            DocScore r;
+            if (score_doc(job->docs[d], job->lens[d], job->ngram_max, job->mask, &job->table, job->bias, &r) < 0) {
                 __atomic_store_n(&job->failed, 1, __ATOMIC_RELAXED);
-                scratch_free(&w);
                 return NULL;
             }
+            job->scores[d] = r.logit;
+            job->n_tokens[d] = r.n_tokens;
+            job->n_ngrams[d] = r.n_ngrams;
+            job->n_unseen[d] = r.n_unseen;
         }
     }
-    scratch_free(&w);
+    score_scratch_trim();
     return NULL;
 }
 
@@ -296,9 +411,9 @@ static void release_outputs(Outputs *o) {
         if (all[i]->obj) PyBuffer_Release(all[i]);
 }
 
-/* Checks the shared arguments of score_texts / score_buffer and fills job from them. */
-static int prepare_job(Job *job, Outputs *o, Py_ssize_t n_docs, int ngram_max, unsigned long long mask,
-                       int dense, double bias, int prefetch) {
+/* Checks a model's scoring arguments (every scoring entry point takes them) and fills t from them. */
+static int prepare_table(Table *t, const Py_buffer *table, const Py_buffer *seen, int ngram_max,
+                         unsigned long long mask, int dense, int prefetch) {
     if (ngram_max < 1 || ngram_max > 8) {
         PyErr_SetString(PyExc_ValueError, "ngram_max must be within 1..8");
         return -1;
@@ -307,16 +422,28 @@ static int prepare_job(Job *job, Outputs *o, Py_ssize_t n_docs, int ngram_max, u
         PyErr_SetString(PyExc_ValueError, "mask must be 2**hash_bits - 1 with hash_bits <= 31");
         return -1;
     }
-    Py_ssize_t n_slots = o->table.len / 8;
-    if (dense ? o->table.len < (Py_ssize_t)(mask + 1) * 4 : (n_slots < 1 || (n_slots & (n_slots - 1)) != 0)) {
+    Py_ssize_t n_slots = table->len / 8;
+    if (dense ? table->len < (Py_ssize_t)(mask + 1) * 4 : (n_slots < 1 || (n_slots & (n_slots - 1)) != 0)) {
         PyErr_SetString(PyExc_ValueError, dense ? "dense weights are shorter than 2**hash_bits float32"
                                                 : "table must hold a power of two of uint64 slots");
         return -1;
     }
-    if (o->seen.len < (Py_ssize_t)((mask + 1) / 8)) {
+    if (seen->len < (Py_ssize_t)((mask + 1) / 8)) {
         PyErr_SetString(PyExc_ValueError, "seen bitmap is shorter than 2**hash_bits bits");
         return -1;
     }
+    t->slots = table->buf;
+    t->slot_mask = (uint64_t)n_slots - 1;
+    t->seen = seen->buf;
+    t->prefetch = prefetch;
+    t->dense = dense ? table->buf : NULL;
+    return 0;
+}
+
+/* Checks the shared arguments of score_texts / score_buffer and fills job from them. */
+static int prepare_job(Job *job, Outputs *o, Py_ssize_t n_docs, int ngram_max, unsigned long long mask,
+                       int dense, double bias, int prefetch) {
+    if (prepare_table(&job->table, &o->table, &o->seen, ngram_max, mask, dense, prefetch) < 0) return -1;
     if (o->scores.len < n_docs * 8 || o->n_tokens.len < n_docs * 8 || o->n_ngrams.len < n_docs * 8 ||
         o->n_unseen.len < n_docs * 8) {
         PyErr_SetString(PyExc_ValueError, "an output array is shorter than the batch");
@@ -325,11 +452,6 @@ static int prepare_job(Job *job, Outputs *o, Py_ssize_t n_docs, int ngram_max, u
     job->n_docs = n_docs;
     job->ngram_max = ngram_max;
     job->mask = mask;
-    job->table.slots = o->table.buf;
-    job->table.slot_mask = (uint64_t)n_slots - 1;
-    job->table.seen = o->seen.buf;
-    job->table.prefetch = prefetch;
-    job->table.dense = dense ? o->table.buf : NULL;
     job->bias = bias;
     job->scores = o->scores.buf;
     job->n_tokens = o->n_tokens.buf;
@@ -438,6 +560,104 @@ done:
     release_outputs(&o);
     return result;
 }
+
+/* ------------------------------------------------------------------------------------------- */
+/* A model's table held once: score_one(text) is what a single-review request calls, so it parses
+ * no buffers and allocates nothing but its result tuple. */
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer table, seen;
+    Table t;
+    int ngram_max;
+    uint64_t mask;
+    double bias;
+} Scorer;
+
+static void Scorer_dealloc(Scorer *self) {
+    if (self->table.obj) PyBuffer_Release(&self->table);
+    if (self->seen.obj) PyBuffer_Release(&self->seen);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Scorer_init(Scorer *self, PyObject *args, PyObject *kwds) {
+    int ngram_max, dense, prefetch;
+    unsigned long long mask;
+    double bias;
+    Py_buffer table = {0}, seen = {0};
+    static char *names[] = {"ngram_max", "mask", "table", "dense", "seen", "bias", "prefetch", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iKy*py*dp", names, &ngram_max, &mask, &table, &dense, &seen,
+                                     &bias, &prefetch))
+        return -1;
+    Table t;
+    if (prepare_table(&t, &table, &seen, ngram_max, mask, dense, prefetch) < 0) {
+        PyBuffer_Release(&table);
+        PyBuffer_Release(&seen);
+        return -1;
+    }
+    if (self->table.obj) PyBuffer_Release(&self->table);
+    if (self->seen.obj) PyBuffer_Release(&self->seen);
+    self->table = table; /* held until the scorer goes: the pointers in t stay valid */
+    self->seen = seen;
+    self->t = t;
+    self->ngram_max = ngram_max;
+    self->mask = mask;
+    self->bias = bias;
+    return 0;
+}
+
+static PyObject *Scorer_score_one(Scorer *self, PyObject *text) {
+    if (!self->table.obj) {
+        PyErr_SetString(PyExc_RuntimeError, "Scorer is not initialised");
+        return NULL;
+    }
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "text is %.50s, not str", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len;
+    PyObject *raw = NULL;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &len);
+    if (!utf8) { /* lone surrogates (valid in JSON): encode them as tokenizer.encode does */
+        PyErr_Clear();
+        raw = PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass");
+        if (!raw) return NULL;
+        utf8 = PyBytes_AS_STRING(raw);
+        len = PyBytes_GET_SIZE(raw);
+    }
+    DocScore r;
+    int failed;
+    if (len < PARALLEL_MIN_BYTES) { /* microseconds: cheaper than handing the GIL over and back */
+        failed = score_doc((const unsigned char *)utf8, len, self->ngram_max, self->mask, &self->t, self->bias, &r);
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        failed = score_doc((const unsigned char *)utf8, len, self->ngram_max, self->mask, &self->t, self->bias, &r);
+        score_scratch_trim();
+        Py_END_ALLOW_THREADS
+    }
+    Py_XDECREF(raw);
+    if (failed) return PyErr_NoMemory();
+    return Py_BuildValue("(dLLL)", r.logit, (long long)r.n_tokens, (long long)r.n_ngrams, (long long)r.n_unseen);
+}
+
+static PyMethodDef Scorer_methods[] = {
+    {"score_one", (PyCFunction)Scorer_score_one, METH_O,
+     "score_one(text) -> (logit, n_tokens, n_ngrams, n_unseen)\n\nOne review's score (bias included)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScorerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sentiment_mlops.model._kernels.Scorer",
+    .tp_doc = "Scorer(ngram_max, mask, table, dense, seen, bias, prefetch)\n\nA model's weight table, held"
+              " for single-review scoring (table and seen as score_texts takes them).",
+    .tp_basicsize = sizeof(Scorer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scorer_init,
+    .tp_dealloc = (destructor)Scorer_dealloc,
+    .tp_methods = Scorer_methods,
+};
 
 /* ------------------------------------------------------------------------------------------- */
 /* One review at a time: tokens, buckets and explanations; the training matrix; the table build. */
@@ -663,14 +883,16 @@ done:
 /* The floor's parts, for bench/bench_kernels.py: each part of score alone over a whole batch. */
 
 static const char hash_batch_doc[] =
-    "hash_batch(buf, offsets, ngram_max, mask, buckets, per_doc) -> n\n\nTokenise and hash only: every"
-    " n-gram bucket of every document (uint32, document order) and how many each has (int64).";
+    "hash_batch(buf, offsets, ngram_max, mask, buckets, per_doc, distinct) -> n\n\nTokenise and hash only:"
+    " every n-gram bucket of every document (uint32, document order) and how many each has (int64);"
+    " with distinct, each document's distinct buckets as scoring finds them (no table reads).";
 
 static PyObject *hash_batch(PyObject *self, PyObject *args) {
     Py_buffer buf = {0}, offsets = {0}, out = {0}, per_doc = {0};
-    int ngram_max;
+    int ngram_max, dedup;
     unsigned long long mask;
-    if (!PyArg_ParseTuple(args, "y*y*iKw*w*", &buf, &offsets, &ngram_max, &mask, &out, &per_doc)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*iKw*w*p", &buf, &offsets, &ngram_max, &mask, &out, &per_doc, &dedup))
+        return NULL;
     PyObject *result = NULL;
     Scratch w = {0};
     const int64_t *off = offsets.buf;
@@ -685,7 +907,9 @@ static PyObject *hash_batch(PyObject *self, PyObject *args) {
         Py_ssize_t len = (Py_ssize_t)(off[d + 1] - off[d]);
         if (scratch_reserve(&w, len, ngram_max) < 0 || total + (len + 1) * ngram_max > cap) { failed = 1; break; }
         Py_ssize_t n_tok = tokenize((const unsigned char *)buf.buf + off[d], len, w.tokens, NULL);
-        Py_ssize_t m = fold_ngrams(w.tokens, n_tok, ngram_max, mask, (uint32_t *)out.buf + total, NULL);
+        uint32_t *at = (uint32_t *)out.buf + total;
+        Py_ssize_t m = dedup ? distinct_ngrams(w.tokens, n_tok, ngram_max, mask, w.set, at, NULL)
+                             : fold_ngrams(w.tokens, n_tok, ngram_max, mask, at, NULL);
         ((int64_t *)per_doc.buf)[d] = m;
         total += m;
     }
@@ -791,14 +1015,28 @@ __attribute__((target("arch=x86-64"))) PyMODINIT_FUNC PyInit__kernels(void) {
                         " (AVX2, BMI2, FMA, MOVBE) and this CPU lacks part of it");
         return NULL;
     }
-    static const unsigned char punctuation[] = "!?.,;:()\"*-";
-    for (size_t i = 0; i + 1 < sizeof punctuation; i++) punct[punctuation[i]] = 1;
+    static const unsigned char punctuation[] = "!?,;:()\"*-";
+    for (unsigned c = 0; c < 256; c++) {
+        lowered[c] = (unsigned char)(c - 65u <= 25u ? c + 32u : c);
+        unsigned l = lowered[c];
+        byte_class[c] = (l - 97u <= 25u || l - 48u <= 9u || l >= 128u) ? WORD : SEP;
+    }
+    for (size_t i = 0; i + 1 < sizeof punctuation; i++) byte_class[punctuation[i]] = PUNCT;
+    byte_class['<'] = TAG_OPEN;
+    byte_class['\''] = APOSTROPHE;
+    byte_class['.'] = DOT;
     uint64_t h = FNV_OFFSET;
     for (int i = 0; i < 3; i++) h = (h ^ '.') * FNV_PRIME;
     ellipsis_hash = h;
+    static int key_made = 0;
+    if (!key_made) {
+        if (pthread_key_create(&scratch_key, score_scratch_free) != 0) return PyErr_NoMemory();
+        key_made = 1;
+    }
+    if (PyType_Ready(&ScorerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
-    if (PyModule_AddIntConstant(m, "ABI", KERNELS_ABI) < 0 ||
+    if (PyModule_AddType(m, &ScorerType) < 0 || PyModule_AddIntConstant(m, "ABI", KERNELS_ABI) < 0 ||
         PyModule_AddStringConstant(m, "BASELINE", KERNELS_BASELINE) < 0) {
         Py_DECREF(m);
         return NULL;

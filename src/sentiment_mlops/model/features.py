@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sentiment_mlops.model import kernels
+from sentiment_mlops.model import kernels, reference
 from sentiment_mlops.model import tokenizer as text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from scipy.sparse import csr_matrix
+
+    OneScore = Callable[[str], tuple[float, int, int, int]]
 
 FEATURIZER_VERSION = f"{text.TOKENIZER_VERSION}/fnv1a-fold-v1"
 
@@ -99,6 +101,7 @@ class ScoringTable:
     weights: np.ndarray  # dense float32: the dense layout, the reference kernels and explanations
     seen: np.ndarray  # uint8 bitmap, little bit order
     slots: np.ndarray | None  # compact layout's uint64 slots: bucket << 32 | float32 bits
+    _single: dict[tuple[int, int, float], OneScore] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def layout(self) -> str:
@@ -126,6 +129,22 @@ class ScoringTable:
         """``(table, dense, seen)`` as the kernels take them."""
         return (self.weights, True, self.seen) if self.slots is None else (self.slots, False, self.seen)
 
+    def single(self, spec: FeaturizerSpec, bias: float) -> OneScore:
+        """The single-review scorer: ``review -> (logit, n_tokens, n_ngrams, n_unseen)``, Python scalars.
+
+        The compiled one holds this table (no arguments to parse, no arrays to allocate per call);
+        it is built once per ``(spec, bias)`` and kept.
+        """
+        key = (spec.ngram_max, spec.hash_bits, float(bias))
+        if key not in self._single:
+            module, _ = kernels.load()
+            if module is None:
+                self._single[key] = lambda review: _reference_one(review, spec, self, float(bias))
+            else:  # reads prefetched: measured faster for both layouts (bench/bench_kernels.py)
+                scorer = module.Scorer(spec.ngram_max, int(spec.mask), *self.kernel_args(), float(bias), True)
+                self._single[key] = scorer.score_one
+        return self._single[key]
+
 
 def featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
     """The ``len(texts) x 2**hash_bits`` sparse matrix of (binary or counted) hashed n-grams."""
@@ -133,9 +152,10 @@ def featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
 
     module, _ = kernels.load()
     if module is None:
-        return _reference_featurize(texts, spec)
-    buf, offsets = encode_batch(texts)
-    indptr, indices, counts = module.featurize(buf, offsets, spec.ngram_max, int(spec.mask), spec.binary)
+        counts, indices, indptr = reference.featurize(texts, spec.ngram_max, spec.hash_bits, spec.binary)
+    else:
+        buf, offsets = encode_batch(texts)
+        indptr, indices, counts = module.featurize(buf, offsets, spec.ngram_max, int(spec.mask), spec.binary)
     return csr_matrix(
         (
             np.frombuffer(counts, np.float32),
@@ -153,20 +173,21 @@ def score(
     bias: float,
     seen: np.ndarray,
     table: ScoringTable | None = None,
+    threads: int | None = None,
 ) -> Scores:
     """Linear scores ``bias + sum(weights[distinct buckets])`` of a batch, without a feature matrix.
 
     Pass the model's ``table`` (built once by :meth:`ScoringTable.build`); without it one is built
-    for this call.
+    for this call. ``threads`` overrides ``SENTIMENT_KERNEL_THREADS`` for this batch.
     """
     table = table or ScoringTable.build(weights, seen)
     module, info = kernels.load()
     if module is None:
-        return _reference_score(list(texts), spec, table, bias)
+        return _reference_score(texts, spec, table, bias)
     texts = texts if isinstance(texts, list) else list(texts)
     out = _outputs(len(texts))
     module.score_texts(texts, spec.ngram_max, int(spec.mask), *table.kernel_args(), float(bias), *_raw(out),
-                       info.threads, table.slots is not None)  # fmt: skip
+                       info.threads if threads is None else threads, True)  # fmt: skip
     return out
 
 
@@ -182,7 +203,7 @@ def score_buffer(
         return _reference_score(docs, spec, table, bias)
     out = _outputs(len(offsets) - 1)
     module.score_buffer(buf, offsets, spec.ngram_max, int(spec.mask), *table.kernel_args(), float(bias),
-                        *_raw(out), info.threads, table.slots is not None)  # fmt: skip
+                        *_raw(out), info.threads, True)  # fmt: skip
     return out
 
 
@@ -237,44 +258,18 @@ def _raw(s: Scores) -> tuple[np.ndarray, ...]:
     return s.logits, s.n_tokens, s.n_ngrams, s.n_unseen
 
 
-# --- the reference: slow, only when SENTIMENT_KERNELS=python ---------------------------------
+def _reference_score(texts: Sequence[str], spec: FeaturizerSpec, table: ScoringTable, bias: float) -> Scores:
+    return Scores(*reference.score(texts, spec.ngram_max, spec.hash_bits, table.weights, table.seen, bias))
 
 
-def _reference_score(texts: list[str], spec: FeaturizerSpec, table: ScoringTable, bias: float) -> Scores:
-    out = _outputs(len(texts))
-    for d, review in enumerate(texts):
-        buckets = list(dict.fromkeys(text.ngram_buckets(review, spec.ngram_max, spec.hash_bits)))
-        out.logits[d] = bias + sum(float(table.weights[b]) for b in buckets)
-        out.n_tokens[d] = len(text.tokenize(review))
-        out.n_ngrams[d] = len(buckets)
-        out.n_unseen[d] = sum(not (int(table.seen[b >> 3]) >> (b & 7)) & 1 for b in buckets)
-    return out
-
-
-def _reference_featurize(texts: Sequence[str], spec: FeaturizerSpec) -> csr_matrix:
-    from collections import Counter
-
-    from scipy.sparse import csr_matrix
-
-    indptr, indices, counts = [0], list[int](), list[float]()
-    for review in texts:
-        occurrences = Counter(text.ngram_buckets(review, spec.ngram_max, spec.hash_bits))
-        indices.extend(occurrences)
-        counts.extend(1.0 if spec.binary else float(c) for c in occurrences.values())
-        indptr.append(len(indices))
-    return csr_matrix(
-        (np.array(counts, np.float32), np.array(indices, np.int32), np.array(indptr, np.int64)),
-        shape=(len(texts), spec.n_features),
-    )
+def _reference_one(
+    review: str, spec: FeaturizerSpec, table: ScoringTable, bias: float
+) -> tuple[float, int, int, int]:
+    z, t, g, u = reference.score([review], spec.ngram_max, spec.hash_bits, table.weights, table.seen, bias)
+    return float(z[0]), int(t[0]), int(g[0]), int(u[0])
 
 
 def _reference_explain(
     review: str, spec: FeaturizerSpec, weights: np.ndarray, top_k: int
 ) -> list[dict[str, Any]]:
-    mask = spec.n_features - 1
-    contributions: dict[int, tuple[str, float]] = {}
-    for words, h in text.iter_ngrams(text.tokenize(review), spec.ngram_max):
-        if h & mask not in contributions:
-            contributions[h & mask] = (words, float(weights[h & mask]))
-    ranked = sorted(contributions.values(), key=lambda item: abs(item[1]), reverse=True)
-    return [{"ngram": w, "weight": round(v, 6)} for w, v in ranked[:top_k] if v != 0.0]
+    return reference.explain(review, spec.ngram_max, spec.hash_bits, weights, top_k)

@@ -27,7 +27,7 @@ from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-ABI = 2  # the extension's KERNELS_ABI this code calls with
+ABI = 3  # the extension's KERNELS_ABI this code calls with
 MODULE = "sentiment_mlops.model._kernels"
 CHOICES = ("compiled", "python")
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from sentiment_mlops import __version__
 from sentiment_mlops.model import kernels
-from sentiment_mlops.model.artifact import LABELS, SentimentModel, sigmoid
+from sentiment_mlops.model.artifact import LABELS, SentimentModel
 from sentiment_mlops.serving.access_log import REQUEST_ID_KEY
 from sentiment_mlops.serving.errors import ApiError, UnsupportedMediaTypeError
 from sentiment_mlops.serving.feedback import parse_feedback, prediction_ids
@@ -53,17 +53,27 @@ def score_texts(state: ModelState, texts: list[str], environ: dict[str, Any], ro
     """Score a batch in one call, record its metrics and queue it for the prediction log. Every
     scoring route comes through here, so every served prediction is counted and logged."""
     model, info = state.get()
-    scores = model.score(texts)
-    probabilities: list[float] = sigmoid(scores.logits).tolist()
-    state.metrics.observe_scores(probabilities, scores.n_tokens, scores.n_ngrams, scores.n_unseen)
+    if len(texts) == 1:  # one kernel call returning Python scalars: no arrays for one review
+        logit, n_tok, n_gram, n_new = model.score_one(texts[0])
+        probabilities = [model.probability(logit, n_gram)]
+        n_tokens, n_ngrams, n_unseen = [n_tok], [n_gram], [n_new]
+    else:
+        scores = model.score(texts)
+        probabilities = model.probabilities(scores).tolist()
+        n_tokens, n_ngrams, n_unseen = (
+            scores.n_tokens.tolist(),
+            scores.n_ngrams.tolist(),
+            scores.n_unseen.tolist(),
+        )
+    state.metrics.observe_scores(probabilities, n_tokens, n_ngrams, n_unseen)
     ids = prediction_ids(environ.get(REQUEST_ID_KEY) or "-", probabilities, info.version)
     plog = state.prediction_log
     if plog is not None:
-        ngrams = scores.n_ngrams.tolist()
-        unseen = [u / g if g else 0.0 for u, g in zip(scores.n_unseen.tolist(), ngrams, strict=True)]
-        plog.log_predictions(
-            ids, texts, probabilities, scores.n_tokens.tolist(), unseen, info.name, info.version, route
-        )
+        unseen = [u / g if g else 0.0 for u, g in zip(n_unseen, n_ngrams, strict=True)]
+        plog.log_predictions(ids, texts, probabilities, n_tokens, unseen, info.name, info.version, route)
+    shadow = state.shadow
+    if shadow is not None:  # after the answer is made: the shadow cannot change it
+        shadow.score(texts, probabilities, ids, route)
     return Scored(model, info, probabilities, ids)
 
 
@@ -105,6 +115,8 @@ def feedback() -> Response:
     items = parse_feedback(read_json(request.environ, body_limit()))
     state = _state()
     counts = state.feedback.count(items)
+    if state.shadow is not None:
+        state.shadow.count_feedback(items)
     if state.prediction_log is not None:
         state.prediction_log.log_feedback([i.id for i in items], [i.label for i in items])
     return json_response(counts, 202)

@@ -15,6 +15,7 @@ from sentiment_mlops.serving.middleware import Instrumented, RuleRecordingReques
 from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
 from sentiment_mlops.serving.request import register_error_handlers
 from sentiment_mlops.serving.schemas import Limits
+from sentiment_mlops.serving.shadow import Shadow
 from sentiment_mlops.serving.state import ModelState
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ def create_app(
 
     ``config`` keys: ``MAX_TEXTS``, ``MAX_CHARS``, ``MAX_CONTENT_LENGTH`` (bytes, checked before
     the body is read), ``MAX_EXPLAIN_TEXTS``, ``MAX_EXPLAIN_CHARS``, ``MODEL_URI`` (where a reload
-    loads from), ``PREDICTION_LOG`` (a :class:`.LogSettings`, ``None``: no log). The model is warmed
+    loads from), ``PREDICTION_LOG`` (a :class:`.LogSettings`, ``None``: no log), ``SHADOW_MODEL_URI``
+    (a model scored beside the served one, see :mod:`.shadow`; ``None``: none). The model is warmed
     up here so that, with gunicorn's ``preload_app``, workers fork with the compiled kernels already
     loaded.
     """
@@ -41,6 +43,7 @@ def create_app(
         MAX_EXPLAIN_TEXTS=defaults.max_explain_texts,
         MAX_EXPLAIN_CHARS=defaults.max_explain_chars,
         MODEL_URI=None,
+        SHADOW_MODEL_URI=None,
     )
     app.config.update(config or {})
     limits = Limits(
@@ -54,6 +57,10 @@ def create_app(
     settings: LogSettings | None = app.config.get("PREDICTION_LOG")
     plog = PredictionLog(settings, metrics.count_logged, metrics.count_dropped) if settings else None
     state = ModelState(model, metrics, uri=app.config["MODEL_URI"], prediction_log=plog)
+    if app.config["SHADOW_MODEL_URI"]:
+        # A shadow that fails to load is counted and retried on SIGHUP; the app serves without it.
+        state.shadow = Shadow(str(app.config["SHADOW_MODEL_URI"]), metrics, plog)
+        state.shadow.load()
     app.extensions[EXTENSION] = state
     app.config["LIMITS"] = limits
 

@@ -93,7 +93,9 @@ class FeedbackCounter:
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def served(self, version: str) -> None:
-        self.versions.add(version_token(version))
+        token = version_token(version)
+        self.versions.add(token)
+        self.metrics.init_feedback(token)
 
     def count(self, items: list[FeedbackItem]) -> dict[str, int]:
         matched = unknown = duplicate = 0

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -28,6 +27,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prom_multiprocess
 from prometheus_client.mmap_dict import MmapedDict
+
+from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
 
 LATENCY_BUCKETS = (
     0.0001,
@@ -150,6 +151,7 @@ class Metrics:
             ["table"],
             registry=r,
         )
+        self.shadow = ShadowMetrics(r)  # the shadow model's families (serving/shadow.py)
         # Children cached so the hot path does a dict lookup, not a .labels() call per sample.
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
@@ -177,7 +179,7 @@ class Metrics:
         hist.observe(seconds)
 
     def observe_scores(
-        self, probabilities: list[float], n_tokens: np.ndarray, n_ngrams: np.ndarray, n_unseen: np.ndarray
+        self, probabilities: list[float], n_tokens: list[int], n_ngrams: list[int], n_unseen: list[int]
     ) -> None:
         """Record one scored batch: class counts, probability and length histograms, unseen n-grams."""
         positives = sum(p >= 0.5 for p in probabilities)
@@ -190,12 +192,19 @@ class Metrics:
         for p in probabilities:
             observe_p(p)
         observe_t = self.tokens.observe
-        for t in n_tokens.tolist():
+        for t in n_tokens:
             observe_t(t)
         self.expected_correct.inc(sum(p if p >= 0.5 else 1.0 - p for p in probabilities))
-        # sum() of a short list beats a numpy reduction's call overhead
-        self.ngrams.inc(sum(n_ngrams.tolist()))
-        self.unseen.inc(sum(n_unseen.tolist()))
+        self.ngrams.inc(sum(n_ngrams))
+        self.unseen.inc(sum(n_unseen))
+
+    def init_feedback(self, version: str) -> None:
+        """Expose the four (predicted, actual) feedback series of a model version at 0 as soon as
+        it serves: rate() needs a sample before the first label, or the first labels of each
+        series (a series that appears already at N) never count as an increase."""
+        for predicted in ("negative", "positive"):
+            for actual in ("negative", "positive"):
+                self.feedback.labels(version, predicted, actual)
 
     def count_logged(self, table: str, rows: int) -> None:
         self.log_rows.labels(table=table).inc(rows)

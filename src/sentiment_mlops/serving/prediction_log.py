@@ -2,11 +2,13 @@
 
 Rows leave the request path through a bounded in-memory buffer per worker process; a writer
 thread turns them into Hive-partitioned segments (``<table>/date=YYYY-MM-DD/part-….parquet``) under
-a local folder or any fsspec URL (``s3://bucket/prefix``). The bound counts every row not yet in a
-finished segment (queued or being written), so a SIGKILLed worker loses at most ``bound`` rows.
-A full buffer drops the row and counts it: a request never waits for the log and never fails
-because of it. A segment appears whole or not at all: locally it is written beside its final name
-and renamed; on an object store it is one PUT. Readers (pyarrow datasets) skip ``.``-names.
+a local folder or an object store URL (``s3://bucket/prefix``, see :mod:`.log_sink`). The bound
+counts every row not yet in a finished segment (queued or being written), so a SIGKILLed worker
+loses at most ``bound`` rows. A full buffer drops the row and counts it: a request never waits for
+the log and never fails because of it. The request path appends one tuple per scored batch; the
+writer thread builds the columns, hashes and labels. A segment appears whole or not at all:
+locally it is written beside its final name and renamed; on an object store it is one upload.
+Readers (pyarrow datasets) skip ``.``-names.
 
 The ``role`` column says which model answered (``champion`` now; a shadow or canary later), so a
 later rollout logs into the same tables and joins on the same ids.
@@ -15,9 +17,6 @@ later rollout logs into the same tables and joins on the same ids.
 from __future__ import annotations
 
 import atexit
-import datetime as dt
-import hashlib
-import io
 import logging
 import os
 import socket
@@ -26,59 +25,36 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from .log_sink import write_segment
+from .log_tables import (
+    FEEDBACK,
+    FEEDBACK_COLUMNS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS,
+    TEXT_MODES,
+    Entry,
+    TextMode,
+    _schema,
+    feedback_columns,
+    prediction_columns,
+    text_hash,
+)
+
+__all__ = [
+    "FEEDBACK",
+    "FEEDBACK_COLUMNS",
+    "PREDICTIONS",
+    "PREDICTION_COLUMNS",
+    "LogSettings",
+    "PredictionLog",
+    "SegmentWriter",
+    "text_hash",
+    "write_segment",
+]
 
 log = logging.getLogger(__name__)
-
-TextMode = Literal["full", "hash", "none"]
-TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
-PREDICTIONS = "predictions"
-FEEDBACK = "feedback"
-
-PREDICTION_COLUMNS = (
-    "id",
-    "ts",
-    "role",
-    "model_name",
-    "model_version",
-    "route",
-    "text",
-    "text_sha256",
-    "probability",
-    "label",
-    "n_tokens",
-    "unseen_share",
-)
-FEEDBACK_COLUMNS = ("id", "ts", "label")
-
-
-def text_hash(text: str) -> str:
-    """The sha256 of a review's UTF-8 bytes: joins without keeping the text itself."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _schema(table: str) -> Any:
-    import pyarrow as pa
-
-    ts = pa.timestamp("ms", tz="UTC")
-    if table == FEEDBACK:
-        return pa.schema([("id", pa.string()), ("ts", ts), ("label", pa.string())])
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("ts", ts),
-            ("role", pa.string()),
-            ("model_name", pa.string()),
-            ("model_version", pa.string()),
-            ("route", pa.string()),
-            ("text", pa.large_string()),
-            ("text_sha256", pa.string()),
-            ("probability", pa.float64()),
-            ("label", pa.string()),
-            ("n_tokens", pa.int32()),
-            ("unseen_share", pa.float32()),
-        ]
-    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +91,7 @@ class LogSettings:
 
 
 Counter = Callable[[str, int], None]  # (table, rows)
+Expand = Callable[[list[Entry]], dict[str, list[Any]]]  # entries -> columns (in the writer thread)
 
 
 class SegmentWriter:
@@ -125,11 +102,13 @@ class SegmentWriter:
         self,
         settings: LogSettings,
         table: str,
+        expand: Expand,
         on_written: Counter | None = None,
         on_dropped: Counter | None = None,
     ) -> None:
         self.settings = settings
         self.table = table
+        self._expand = expand
         self._on_written = on_written or (lambda _t, _n: None)
         self._on_dropped = on_dropped or (lambda _t, _n: None)
         self._pid = -1
@@ -137,19 +116,17 @@ class SegmentWriter:
 
     # --- the request side -------------------------------------------------------------
 
-    def offer(self, columns: dict[str, list[Any]], n: int) -> bool:
-        """Queue ``n`` rows given as columns; ``False`` (and counted as dropped) when full."""
+    def offer(self, entry: Entry, n: int) -> bool:
+        """Queue one entry of ``n`` rows; ``False`` (and counted as dropped) when full."""
         if self._pid != os.getpid():
             self._start()
         with self._cond:
-            if self._closed or self._pending + n > self.settings.bound:
-                accepted = False
-            else:
+            accepted = not self._closed and self._pending + n <= self.settings.bound
+            if accepted:
                 self._pending += n
-                self._batches.append((columns, n))
-                if len(self._batches) == 1:
+                self._entries.append((entry, n))
+                if len(self._entries) == 1:
                     self._cond.notify()
-                accepted = True
         if not accepted:
             self._on_dropped(self.table, n)
         return accepted
@@ -173,7 +150,7 @@ class SegmentWriter:
     def _start(self) -> None:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._batches: list[tuple[dict[str, list[Any]], int]] = []
+        self._entries: list[tuple[Entry, int]] = []
         self._pending = 0
         self._closed = False
         self._prefix = f"{socket.gethostname()}-{self._pid}-{uuid.uuid4().hex[:8]}"
@@ -182,36 +159,35 @@ class SegmentWriter:
         atexit.register(self.close)
 
     def _run(self) -> None:
-        buffer: dict[str, list[Any]] = {}
+        buffer: list[Entry] = []
         buffered = 0
         first_at = 0.0
         while True:
             with self._cond:
-                while not self._batches and not self._closed:
+                while not self._entries and not self._closed:
                     wait = None if not buffered else first_at + self.settings.flush_seconds - time.monotonic()
                     if wait is not None and wait <= 0:
                         break
                     self._cond.wait(wait)
-                batches, self._batches = self._batches, []
+                entries, self._entries = self._entries, []
                 closing = self._closed
-            for columns, n in batches:
+            for entry, n in entries:
                 if not buffered:
                     first_at = time.monotonic()
-                for name, values in columns.items():
-                    buffer.setdefault(name, []).extend(values)
+                buffer.append(entry)
                 buffered += n
             due = time.monotonic() - first_at >= self.settings.flush_seconds
             if buffered and (buffered >= self.settings.segment_rows or due or closing):
                 self._flush(buffer, buffered)
-                buffer, buffered = {}, 0
+                buffer, buffered = [], 0
             if closing and not buffered:
                 with self._cond:
-                    if not self._batches:
+                    if not self._entries:
                         return
 
-    def _flush(self, columns: dict[str, list[Any]], n: int) -> None:
+    def _flush(self, entries: list[Entry], n: int) -> None:
         try:
-            self._write(columns)
+            self._write(self._expand(entries))
         except Exception:
             log.exception("prediction log: could not write a %s segment of %d rows", self.table, n)
             self._on_dropped(self.table, n)
@@ -235,33 +211,6 @@ class SegmentWriter:
             write_segment(self.settings.url, f"{self.table}/date={date}/{name}", part)
 
 
-def write_segment(root_url: str, relative: str, table: Any) -> str:
-    """Write ``table`` as one Parquet file at ``root_url/relative``, atomically; return its path."""
-    import fsspec
-    import pyarrow.parquet as pq
-
-    fs, root = fsspec.core.url_to_fs(root_url)
-    path = f"{root.rstrip('/')}/{relative}"
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    data = sink.getvalue()
-    if "file" in _protocols(fs):
-        folder, name = path.rsplit("/", 1)
-        fs.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"  # hidden: readers skip it
-        with fs.open(tmp, "wb") as handle:
-            handle.write(data)
-        fs.mv(tmp, path)  # a rename in one folder: the segment appears whole
-    else:
-        fs.pipe_file(path, data)  # an object store's PUT is atomic: whole object or none
-    return path
-
-
-def _protocols(fs: Any) -> tuple[str, ...]:
-    protocol = fs.protocol
-    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
-
-
 class PredictionLog:
     """The two tables the service writes: predictions (one row per scored review) and feedback."""
 
@@ -269,8 +218,11 @@ class PredictionLog:
         self, settings: LogSettings, on_written: Counter | None = None, on_dropped: Counter | None = None
     ):
         self.settings = settings
-        self.predictions = SegmentWriter(settings, PREDICTIONS, on_written, on_dropped)
-        self.feedback = SegmentWriter(settings, FEEDBACK, on_written, on_dropped)
+        mode = settings.text_mode
+        self.predictions = SegmentWriter(
+            settings, PREDICTIONS, lambda entries: prediction_columns(entries, mode), on_written, on_dropped
+        )
+        self.feedback = SegmentWriter(settings, FEEDBACK, feedback_columns, on_written, on_dropped)
 
     def log_predictions(
         self,
@@ -284,29 +236,14 @@ class PredictionLog:
         route: str,
         role: str = "champion",
     ) -> bool:
-        """Queue one scored batch (never blocks; ``False`` if it was dropped)."""
-        n = len(ids)
-        mode = self.settings.text_mode
-        now = dt.datetime.now(dt.UTC)
-        columns: dict[str, list[Any]] = {
-            "id": ids,
-            "ts": [now] * n,
-            "role": [role] * n,
-            "model_name": [model_name] * n,
-            "model_version": [model_version] * n,
-            "route": [route] * n,
-            "text": texts if mode == "full" else [None] * n,
-            "text_sha256": [text_hash(t) for t in texts] if mode != "none" else [None] * n,
-            "probability": probabilities,
-            "label": ["positive" if p >= 0.5 else "negative" for p in probabilities],
-            "n_tokens": n_tokens,
-            "unseen_share": unseen_share,
-        }
-        return self.predictions.offer(columns, n)
+        """Queue one scored batch (never blocks; ``False`` if it was dropped). The lists are kept,
+        not copied: the caller must not change them afterwards."""
+        batch = (ids, texts, probabilities, n_tokens, unseen_share)
+        entry: Entry = (*batch, model_name, model_version, route, role, time.time())
+        return self.predictions.offer(entry, len(ids))
 
     def log_feedback(self, ids: list[str], labels: list[str]) -> bool:
-        now = dt.datetime.now(dt.UTC)
-        return self.feedback.offer({"id": ids, "ts": [now] * len(ids), "label": labels}, len(ids))
+        return self.feedback.offer((ids, labels, time.time()), len(ids))
 
     def close(self, timeout: float = 30.0) -> None:
         self.predictions.close(timeout)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.errors import ModelNotReadyError
-from sentiment_mlops.serving.feedback import FeedbackCounter
+from sentiment_mlops.serving.feedback import FeedbackCounter, FeedbackItem
 from sentiment_mlops.serving.metrics import Metrics
 from sentiment_mlops.serving.prediction_log import PredictionLog
 
@@ -52,6 +52,16 @@ class ModelInfo:
         )
 
 
+class Shadowing(Protocol):
+    """What the request path asks of a shadow model (:class:`.shadow.Shadow`)."""
+
+    def score(self, texts: list[str], probabilities: list[float], ids: list[str], route: str) -> None: ...
+
+    def count_feedback(self, items: list[FeedbackItem]) -> None: ...
+
+    def reload(self) -> bool: ...
+
+
 def warm_up(model: SentimentModel) -> None:
     """Score and explain once, so the kernels and the model's weight table are ready before a request."""
     model.score(list(WARMUP_TEXTS))
@@ -59,7 +69,8 @@ def warm_up(model: SentimentModel) -> None:
 
 
 class ModelState:
-    """Holds ``(model, info)`` as one tuple, replaced atomically on reload."""
+    """Holds ``(model, info)`` as one tuple, replaced atomically on reload; and the shadow, if any
+    (``shadow``: scored beside the model on every request, reloaded with it)."""
 
     def __init__(
         self,
@@ -74,6 +85,7 @@ class ModelState:
         self.feedback = FeedbackCounter(metrics)
         self._lock = threading.Lock()
         self._current: tuple[SentimentModel, ModelInfo] | None = None
+        self.shadow: Shadowing | None = None
         if model is not None:
             self.install(model)
 
@@ -107,7 +119,14 @@ class ModelState:
         return info
 
     def reload(self) -> bool:
-        """Load the model again from ``uri``; on failure keep serving the current one."""
+        """Load the model again from ``uri``, then the shadow from its own; on failure keep serving
+        the current one (and a shadow that fails to reload keeps the previous shadow)."""
+        ok = self._reload_model()
+        if self.shadow is not None:
+            self.shadow.reload()
+        return ok
+
+    def _reload_model(self) -> bool:
         from sentiment_mlops.registry.versions import load_model
 
         if not self.uri:

@@ -1,8 +1,10 @@
 """The gunicorn entry point: ``sentiment_mlops.serving.wsgi:build_app()``.
 
 Settings come from the environment: ``SENTIMENT_MODEL_URI`` (a model directory or a registry URI,
-default :data:`sentiment_mlops.config.DEFAULT_MODEL_URI`), ``SENTIMENT_MAX_TEXTS``, ``SENTIMENT_MAX_CHARS``,
-``SENTIMENT_MAX_BODY_BYTES``, ``SENTIMENT_MAX_EXPLAIN_TEXTS``, ``SENTIMENT_MAX_EXPLAIN_CHARS``,
+default :data:`sentiment_mlops.config.DEFAULT_MODEL_URI`), ``SENTIMENT_SHADOW_MODEL_URI`` (a model
+scored beside it on every request, never answering; unset: none), ``SENTIMENT_MAX_TEXTS``,
+``SENTIMENT_MAX_CHARS``, ``SENTIMENT_MAX_BODY_BYTES``, ``SENTIMENT_MAX_EXPLAIN_TEXTS``,
+``SENTIMENT_MAX_EXPLAIN_CHARS``,
 ``LOG_LEVEL``, ``PROMETHEUS_MULTIPROC_DIR`` (a new temporary folder if unset) and the prediction
 log's ``SENTIMENT_PREDICTION_LOG*`` (see :class:`.prediction_log.LogSettings`).
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from sentiment_mlops.config import DEFAULT_MODEL_URI, MODEL_URI_ENV
+from sentiment_mlops.config import DEFAULT_MODEL_URI, MODEL_URI_ENV, shadow_model_uri
 from sentiment_mlops.serving.prediction_log import LogSettings
 from sentiment_mlops.serving.schemas import Limits
 
@@ -29,6 +31,7 @@ def config_from_env() -> dict[str, object]:
     defaults = Limits()
     return {
         "MODEL_URI": os.environ.get(MODEL_URI_ENV, DEFAULT_MODEL_URI),
+        "SHADOW_MODEL_URI": shadow_model_uri(),
         "MAX_TEXTS": int(os.environ.get("SENTIMENT_MAX_TEXTS", defaults.max_texts)),
         "MAX_CHARS": int(os.environ.get("SENTIMENT_MAX_CHARS", defaults.max_chars)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("SENTIMENT_MAX_BODY_BYTES", defaults.max_body_bytes)),
@@ -72,4 +75,6 @@ def build_app() -> Flask:
     model = load_model(uri)
     app = create_app(model, config)
     log.info("model loaded from %s: version %s", uri, model.version)
+    if config["SHADOW_MODEL_URI"]:
+        log.info("shadow model from %s scores every request beside it", config["SHADOW_MODEL_URI"])
     return app

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sentiment_mlops.training.spark_stats import TRAIN, VALIDATION
-from sentiment_mlops.training.train import NBStatistics
+from sentiment_mlops.training.statistics import NBStatistics
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ClusterFit:
-    """Effective weights over all buckets (as :class:`~sentiment_mlops.training.train.Fitted`)."""
+    """Effective weights over all buckets (as :class:`~sentiment_mlops.training.nbsvm.Fitted`)."""
 
     weights: np.ndarray
     bias: float

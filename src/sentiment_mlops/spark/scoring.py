@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sentiment_mlops.batch import FORMATS, PredictInputError
+from sentiment_mlops.batch.files import FORMATS, PredictInputError
 from sentiment_mlops.model.artifact import LABELS, SentimentModel
 from sentiment_mlops.spark.session import HadoopPaths
 

@@ -19,7 +19,7 @@ import numpy as np
 from sentiment_mlops.config import Paths
 from sentiment_mlops.model import features
 from sentiment_mlops.model.features import FeaturizerSpec
-from sentiment_mlops.training.train import NBStatistics
+from sentiment_mlops.training.statistics import NBStatistics
 
 if TYPE_CHECKING:
     import pyarrow as pa

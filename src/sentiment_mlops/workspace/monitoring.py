@@ -1,6 +1,6 @@
-"""Prometheus rules and Grafana dashboards: render the PrometheusRule, configure a local
-Prometheus, and the ``sentiment monitoring`` commands (the PromQL lint is in :mod:`.promql`; the
-repository's files are found by :mod:`.repository`).
+"""Prometheus rules and Grafana dashboards: render the PrometheusRule and configure a local
+Prometheus (the PromQL lint is in :mod:`.promql`, the ``sentiment monitoring`` commands in
+:mod:`.commands`; the repository's files are found by :mod:`.repository`).
 
 ``deploy/monitoring/prometheus/rules.yml`` is the single source of the rules. Plain Prometheus loads
 it as is; kube-prometheus-stack gets the same groups wrapped in a PrometheusRule that
@@ -12,13 +12,9 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 import yaml
-
-from sentiment_mlops.files import atomic_write_text
-from sentiment_mlops.workspace.repository import RepositoryError, monitoring_paths
 
 log = logging.getLogger(__name__)
 
@@ -115,73 +111,3 @@ def prometheus_config(
                 raise MonitoringError(f"scrape target {target!r} is not HOST:PORT")
             job["static_configs"] = [{"targets": [target]}]
     return yaml.safe_dump(config, sort_keys=False)
-
-
-# --- CLI -----------------------------------------------------------------------------------
-
-app = typer.Typer(help="Prometheus rules and Grafana dashboards.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(2)
-
-
-@app.command("render-rule")
-def render_rule_command(
-    rules: Annotated[Path | None, typer.Option(help="Rules file (default: the project's).")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="PrometheusRule to write (default: the project's).")
-    ] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only verify that OUT is up to date.")] = False,
-) -> None:
-    """Wrap rules.yml into the PrometheusRule that kube-prometheus-stack loads."""
-    try:
-        if rules is None or out is None:
-            paths = monitoring_paths()
-            rules, out = rules or paths.rules, out or paths.prometheus_rule
-        text = render_prometheus_rule(rules)
-    except (MonitoringError, RepositoryError) as exc:
-        raise _fail(str(exc)) from exc
-    if check:
-        current = out.read_text(encoding="utf-8") if out.is_file() else ""
-        if current != text:
-            raise _fail(f"{out} is out of date with {rules}: run `sentiment monitoring render-rule`")
-        typer.echo(f"{out} is up to date")
-        return
-    atomic_write_text(out, text)
-    typer.echo(f"wrote {out}")
-
-
-@app.command("prometheus-config")
-def prometheus_config_command(
-    out: Annotated[Path, typer.Option(help="Where to write the configuration.")],
-    api: Annotated[str | None, typer.Option(help="API target HOST:PORT.")] = None,
-    scaler: Annotated[str | None, typer.Option(help="Scaler target HOST:PORT.")] = None,
-) -> None:
-    """Write the local Prometheus configuration with other targets and an absolute rules path."""
-    try:
-        paths = monitoring_paths()
-        text = prometheus_config(paths.prometheus_config, paths.rules, api, scaler)
-    except (MonitoringError, RepositoryError) as exc:
-        raise _fail(str(exc)) from exc
-    atomic_write_text(out, text)
-    typer.echo(f"wrote {out}")
-
-
-@app.command("lint")
-def lint_command(
-    promtool: Annotated[str, typer.Option(help="promtool binary.")] = "promtool",
-) -> None:
-    """Parse every PromQL expression of the rules and dashboards; flag metrics not in docs/metrics.md."""
-    from sentiment_mlops.workspace.promql import lint
-
-    try:
-        problems = lint(monitoring_paths(), promtool)
-    except (MonitoringError, RepositoryError) as exc:
-        raise _fail(str(exc)) from exc
-    for problem in problems:
-        typer.echo(problem, err=True)
-    if problems:
-        raise _fail(f"{len(problems)} problem(s) in rules and dashboards")
-    typer.echo("rules and dashboards: every expression parses and names only documented metrics")

@@ -173,7 +173,8 @@ class Prometheus:
     """Prometheus on a free loopback port, scraping the API every second with the project's rules."""
 
     def __init__(self, workdir: Path, api_target: str, port: int) -> None:
-        from sentiment_mlops.workspace.monitoring import monitoring_paths, prometheus_config
+        from sentiment_mlops.workspace.monitoring import prometheus_config
+        from sentiment_mlops.workspace.repository import monitoring_paths
 
         paths = monitoring_paths()
         config = yaml.safe_load(prometheus_config(paths.prometheus_config, paths.rules, api_target))

@@ -97,7 +97,8 @@ def run_stack(
 def stack_prometheus_config(api_target: str, scrape_interval: str = SCRAPE_INTERVAL) -> str:
     """The project's prometheus.yml with the API's address, the absolute rules path, and only the
     API's job (the stack runs no predictive scaler; a dead target would only raise an alert)."""
-    from sentiment_mlops.workspace.monitoring import monitoring_paths, prometheus_config
+    from sentiment_mlops.workspace.monitoring import prometheus_config
+    from sentiment_mlops.workspace.repository import monitoring_paths
 
     paths = monitoring_paths()
     config = yaml.safe_load(prometheus_config(paths.prometheus_config, paths.rules, api_target=api_target))

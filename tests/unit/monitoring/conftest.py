@@ -10,11 +10,12 @@ import pytest
 
 from sentiment_mlops.workspace import monitoring as mon
 from sentiment_mlops.workspace import promql
+from sentiment_mlops.workspace.repository import MonitoringPaths, monitoring_paths
 
 
 @pytest.fixture(scope="module")
-def paths(repo_root: Path) -> mon.MonitoringPaths:
-    return mon.monitoring_paths(repo_root)
+def paths(repo_root: Path) -> MonitoringPaths:
+    return monitoring_paths(repo_root)
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +27,10 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="module")
-def groups(paths: mon.MonitoringPaths) -> list[dict[str, Any]]:
+def groups(paths: MonitoringPaths) -> list[dict[str, Any]]:
     return mon.load_rule_groups(paths.rules)
 
 
 @pytest.fixture(scope="module")
-def dashboards(paths: mon.MonitoringPaths) -> dict[str, dict[str, Any]]:
+def dashboards(paths: MonitoringPaths) -> dict[str, dict[str, Any]]:
     return promql.load_dashboards(paths.dashboards)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sentiment_mlops.workspace import monitoring as mon
 from sentiment_mlops.workspace import promql
+from sentiment_mlops.workspace.repository import MonitoringPaths
 
 # --- PromQL: parse and metric contract -----------------------------------------------------------
 
@@ -20,7 +20,7 @@ def test_every_expression_parses_with_promtool(promtool: str, groups, dashboards
     assert promql.promtool_parse_errors(exprs, promtool) == []
 
 
-def test_every_metric_is_documented_or_recorded(paths: mon.MonitoringPaths, groups, dashboards) -> None:
+def test_every_metric_is_documented_or_recorded(paths: MonitoringPaths, groups, dashboards) -> None:
     exprs = promql.rule_expressions(groups)
     for name, dashboard in dashboards.items():
         exprs += promql.dashboard_expressions(dashboard, name)
@@ -46,7 +46,7 @@ def test_every_metric_is_documented_or_recorded(paths: mon.MonitoringPaths, grou
 
 
 @pytest.mark.integration  # runs promtool
-def test_lint_command_passes_on_the_project(paths: mon.MonitoringPaths, promtool: str) -> None:
+def test_lint_command_passes_on_the_project(paths: MonitoringPaths, promtool: str) -> None:
     assert promql.lint(paths, promtool) == []
 
 
@@ -100,7 +100,7 @@ def test_grafana_variables_are_substituted() -> None:
     )
 
 
-def test_documented_metrics_parse_the_contract(paths: mon.MonitoringPaths) -> None:
+def test_documented_metrics_parse_the_contract(paths: MonitoringPaths) -> None:
     known = promql.documented_metrics(paths.metrics_doc.read_text(encoding="utf-8"))
     for metric in (
         "app_request_count_total",

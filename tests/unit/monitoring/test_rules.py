@@ -16,6 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from sentiment_mlops.workspace import monitoring as mon
+from sentiment_mlops.workspace.commands import monitoring_app
+from sentiment_mlops.workspace.repository import MonitoringPaths
 
 
 def _alerts(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -30,14 +32,14 @@ def _run(*cmd: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 @pytest.mark.integration  # runs promtool
-def test_promtool_checks_the_rules(promtool: str, paths: mon.MonitoringPaths) -> None:
+def test_promtool_checks_the_rules(promtool: str, paths: MonitoringPaths) -> None:
     result = _run(promtool, "check", "rules", str(paths.rules))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 @pytest.mark.integration  # runs promtool
-def test_promtool_unit_tests_pass(promtool: str, paths: mon.MonitoringPaths) -> None:
+def test_promtool_unit_tests_pass(promtool: str, paths: MonitoringPaths) -> None:
     files = sorted(paths.rule_tests.glob("*.yml"))
     assert files, "no promtool unit tests found"
     result = _run(promtool, "test", "rules", *map(str, files))
@@ -45,7 +47,7 @@ def test_promtool_unit_tests_pass(promtool: str, paths: mon.MonitoringPaths) -> 
 
 
 @pytest.mark.integration  # runs promtool
-def test_promtool_unit_tests_can_fail(promtool: str, paths: mon.MonitoringPaths, tmp_path: Path) -> None:
+def test_promtool_unit_tests_can_fail(promtool: str, paths: MonitoringPaths, tmp_path: Path) -> None:
     """A wrong expectation makes `promtool test rules` fail, so the passing run above means something."""
     source = (paths.rule_tests / "requests_test.yml").read_text(encoding="utf-8")
     assert "value: 0.03125" in source
@@ -59,7 +61,7 @@ def test_promtool_unit_tests_can_fail(promtool: str, paths: mon.MonitoringPaths,
     assert "0.03125" in result.stdout + result.stderr or "3.125E-02" in result.stdout + result.stderr
 
 
-def test_every_alert_is_tested_firing_and_silent(paths: mon.MonitoringPaths, groups) -> None:
+def test_every_alert_is_tested_firing_and_silent(paths: MonitoringPaths, groups) -> None:
     fired: set[str] = set()
     silent: set[str] = set()
     for path in paths.rule_tests.glob("*.yml"):
@@ -71,7 +73,7 @@ def test_every_alert_is_tested_firing_and_silent(paths: mon.MonitoringPaths, gro
     assert names - silent == set(), "alerts never shown to stay silent"
 
 
-def test_alerts_carry_severity_annotations_and_a_runbook_section(paths: mon.MonitoringPaths, groups) -> None:
+def test_alerts_carry_severity_annotations_and_a_runbook_section(paths: MonitoringPaths, groups) -> None:
     runbook = (paths.root / "docs" / "runbook.md").read_text(encoding="utf-8")
     anchors = {
         re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
@@ -98,7 +100,7 @@ def test_keda_trigger_query_is_recorded_verbatim(groups) -> None:
     assert records[mon.KEDA_TRIGGER_RECORD] == mon.KEDA_TRIGGER_QUERY
 
 
-def test_scaled_object_queries_what_the_rule_records(paths: mon.MonitoringPaths) -> None:
+def test_scaled_object_queries_what_the_rule_records(paths: MonitoringPaths) -> None:
     """The ScaledObject's Prometheus trigger and the recorded KEDA query must not drift apart."""
     queries = [
         trigger["metadata"]["query"]
@@ -122,7 +124,7 @@ def test_rule_names_are_unique(groups) -> None:
 # --- the PrometheusRule and kustomize ---------------------------------------------------------------
 
 
-def test_prometheus_rule_is_in_sync_with_rules_yml(paths: mon.MonitoringPaths, groups) -> None:
+def test_prometheus_rule_is_in_sync_with_rules_yml(paths: MonitoringPaths, groups) -> None:
     committed = paths.prometheus_rule.read_text(encoding="utf-8")
     assert committed == mon.render_prometheus_rule(paths.rules), (
         "deploy/monitoring/k8s/prometheusrule.yaml is stale: run `sentiment monitoring render-rule`"
@@ -130,7 +132,7 @@ def test_prometheus_rule_is_in_sync_with_rules_yml(paths: mon.MonitoringPaths, g
     assert yaml.safe_load(committed)["spec"]["groups"] == groups
 
 
-def test_prometheus_rule_validates_against_the_crd_schema(paths: mon.MonitoringPaths, shared: Path) -> None:
+def test_prometheus_rule_validates_against_the_crd_schema(paths: MonitoringPaths, shared: Path) -> None:
     schema = json.loads(
         (shared / "schemas" / "crds" / "monitoring.coreos.com" / "prometheusrule_v1.json").read_text()
     )
@@ -150,7 +152,7 @@ def test_prometheus_rule_validates_against_the_crd_schema(paths: mon.MonitoringP
 
 @pytest.mark.integration  # runs kubectl kustomize
 def test_kustomize_renders_the_rule_and_one_configmap_per_dashboard(
-    paths: mon.MonitoringPaths, dashboards
+    paths: MonitoringPaths, dashboards
 ) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
@@ -175,24 +177,24 @@ def test_kustomize_renders_the_rule_and_one_configmap_per_dashboard(
 
 
 def test_render_rule_command_writes_checks_and_reports_problems(
-    paths: mon.MonitoringPaths, tmp_path: Path
+    paths: MonitoringPaths, tmp_path: Path
 ) -> None:
     runner = CliRunner()
     out = tmp_path / "rule.yaml"
-    result = runner.invoke(mon.app, ["render-rule", "--rules", str(paths.rules), "--out", str(out)])
+    result = runner.invoke(monitoring_app, ["render-rule", "--rules", str(paths.rules), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8") == mon.render_prometheus_rule(paths.rules)
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
 
     check = ["render-rule", "--rules", str(paths.rules), "--out", str(out), "--check"]
-    assert runner.invoke(mon.app, check).exit_code == 0
+    assert runner.invoke(monitoring_app, check).exit_code == 0
     out.write_text(out.read_text(encoding="utf-8").replace("for: 5m", "for: 1m", 1), encoding="utf-8")
-    stale = runner.invoke(mon.app, check)
+    stale = runner.invoke(monitoring_app, check)
     assert stale.exit_code == 2
     assert "out of date" in stale.output
 
     missing = runner.invoke(
-        mon.app, ["render-rule", "--rules", str(tmp_path / "nope.yml"), "--out", str(out)]
+        monitoring_app, ["render-rule", "--rules", str(tmp_path / "nope.yml"), "--out", str(out)]
     )
     assert missing.exit_code == 2
     assert "rules file not found" in missing.output
@@ -202,7 +204,7 @@ def test_render_rule_command_writes_checks_and_reports_problems(
 
 
 @pytest.mark.integration  # runs promtool
-def test_local_prometheus_config_is_valid(promtool: str, paths: mon.MonitoringPaths) -> None:
+def test_local_prometheus_config_is_valid(promtool: str, paths: MonitoringPaths) -> None:
     result = _run(promtool, "check", "config", str(paths.prometheus_config))
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load(paths.prometheus_config.read_text(encoding="utf-8"))
@@ -213,9 +215,7 @@ def test_local_prometheus_config_is_valid(promtool: str, paths: mon.MonitoringPa
 
 
 @pytest.mark.integration  # runs promtool
-def test_prometheus_config_with_other_targets(
-    promtool: str, paths: mon.MonitoringPaths, tmp_path: Path
-) -> None:
+def test_prometheus_config_with_other_targets(promtool: str, paths: MonitoringPaths, tmp_path: Path) -> None:
     text = mon.prometheus_config(paths.prometheus_config, paths.rules, "127.0.0.1:18000", "127.0.0.1:19102")
     out = tmp_path / "prometheus.yml"
     out.write_text(text, encoding="utf-8")

@@ -24,6 +24,19 @@ def _metric(client: FlaskClient, line_start: str) -> float:
     raise AssertionError(f"no sample {line_start}")
 
 
+def test_the_feedback_series_of_the_served_model_exist_at_zero_before_any_label(
+    client: FlaskClient, model: SentimentModel
+) -> None:
+    # rate() over a series that first appears at N sees no increase: the first labels must count
+    for predicted in ("negative", "positive"):
+        for actual in ("negative", "positive"):
+            series = (
+                f'model_feedback_total{{actual="{actual}",model_version="{model.version}",'
+                f'predicted="{predicted}"}}'
+            )
+            assert _metric(client, series) == 0.0
+
+
 def test_a_label_for_a_prediction_counts_live(client: FlaskClient, model: SentimentModel) -> None:
     (pred,) = client.post("/v1/predict", json={"text": POSITIVE}).get_json()["predictions"]
     assert parse_id(pred["id"]) == ("positive", model.version)
