@@ -75,9 +75,7 @@ feedback_app = typer.Typer(help="Production feedback: join the prediction log wi
 def feedback_export(
     log_url: Annotated[
         str,
-        typer.Option(
-            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
-        ),
+        typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
     ] = "prediction-log",
     out: Annotated[Path | None, typer.Option(help="Default: data/labelled/feedback.parquet.")] = None,
     window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
