@@ -97,7 +97,7 @@ def test_scores_match_the_reference(small_model_dir: Path, small_project: Path, 
 
 def test_the_single_review_path_matches_the_reference(small_project: Path, reference) -> None:
     """``score_one`` / ``predict_one`` / ``predict([x])``: the reference's counts, P within 1e-6."""
-    reviews = _reviews(small_project)[:400] + ["a great film " * 8000]  # > 64 KB: scored without the GIL
+    reviews = [*_reviews(small_project)[:400], "a great film " * 8000]  # > 64 KB: scored without the GIL
     model = _model(hash_bits=18, density=0.3)
     want = model.score(reviews)
     assert model.score_one(reviews[0])[1:] == (want.n_tokens[0], want.n_ngrams[0], want.n_unseen[0])
@@ -110,7 +110,8 @@ def test_the_single_review_path_matches_the_reference(small_project: Path, refer
             assert fresh.table.layout == layout
             for d, review in enumerate(reviews):
                 logit, n_tokens, n_ngrams, n_unseen = fresh.score_one(review)
-                assert (n_tokens, n_ngrams, n_unseen) == (want.n_tokens[d], want.n_ngrams[d], want.n_unseen[d])
+                expected = (want.n_tokens[d], want.n_ngrams[d], want.n_unseen[d])
+                assert (n_tokens, n_ngrams, n_unseen) == expected
                 p = float(sigmoid(want.logits[d]))
                 assert abs(fresh.probability(logit, n_ngrams) - p) <= 1e-6, repr(review)
                 one = fresh.predict_one(review)
