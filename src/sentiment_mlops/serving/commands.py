@@ -92,9 +92,7 @@ shadow_app = typer.Typer(help="Shadow scoring: how the challenger would have ans
 def shadow_report(
     log_url: Annotated[
         str,
-        typer.Option(
-            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
-        ),
+        typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
     ] = "prediction-log",
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
     shadow_version: Annotated[

@@ -93,7 +93,7 @@ def summarise(
 
 
 def report(log_url: str, shadow_version: str | None = None) -> dict[str, Any]:
-    """The summary of the prediction log under ``log_url`` (a folder or an fsspec URL)."""
+    """The summary of the prediction log under ``log_url`` (a folder or an ``s3://`` URL)."""
     summary = summarise(read_log(log_url, PREDICTIONS), read_log(log_url, FEEDBACK), shadow_version)
     return {"log": log_url, **summary}
 
