@@ -133,9 +133,13 @@ class TrainParams(_Section):
     C: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     beta: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     nb_alpha: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    # Weight of each snippet cut from a training review (slices.augment) in the fit; 0 = none.
+    snippet_weight: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    # Model choice maximises validation accuracy + short_weight x the short slices' accuracy.
+    short_weight: float = Field(0.0, ge=0.0)
     max_iter: int = Field(1000, ge=10)
     refit_on_full_train: bool = True
-    calibrate: bool = True
+    calibrate: bool = True  # length-aware calibration fitted on validation (model/calibration.py)
 
 
 class EvaluateParams(_Section):
@@ -149,6 +153,10 @@ class RegistryParams(_Section):
     # Also judge the challenger on the newest labelled production window (`sentiment compare`):
     # it may trail the champion there by at most this much (None: not required).
     max_production_regression: float | None = Field(None, ge=0.0, le=1.0)
+    # Short inputs (the last 10 and 20 words of each test review, evaluate's slices): a floor on
+    # their accuracy and how far their share predicted positive may stray from 0.5 (None: no bound).
+    min_short_accuracy: float | None = Field(None, ge=0.0, le=1.0)
+    max_positive_share_drift: float | None = Field(None, ge=0.0, le=0.5)
 
 
 class LabelledSource(_Section):

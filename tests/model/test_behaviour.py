@@ -1,7 +1,8 @@
 """Behavioural tests of the model trained on the full IMDB training data (CheckList-style).
 
-Minimum functionality (clear sentences), negation, invariance to neutral substitutions, and
-directional expectations. Each threshold is what a user of a sentiment model relies on.
+Minimum functionality (clear sentences, clear short inputs), negation, invariance to neutral
+substitutions, and directional expectations. Each threshold is what a user of a sentiment model
+relies on.
 """
 
 from __future__ import annotations
@@ -39,6 +40,76 @@ CLEAR_NEGATIVE = [
     "Save your money, this garbage is not worth watching.",
     "What a disappointment: poorly written and badly directed. 1/10.",
     "Unwatchable. I walked out after half an hour.",
+]
+
+# What people type into the web page and the API: a few words, the verdict only (issue 12).
+SHORT_NEGATIVE = [
+    "I hated it.",
+    "Not good.",
+    "Boring.",
+    "Terrible.",
+    "Awful movie.",
+    "What a waste of time.",
+    "Worst film ever.",
+    "Very disappointing.",
+    "Dull and predictable.",
+    "Bad acting.",
+    "Do not watch this.",
+    "Complete garbage.",
+    "So boring.",
+    "Horrible.",
+    "Total waste of money.",
+    "Pretty bad.",
+    "Not worth it.",
+    "Awful.",
+    "I fell asleep.",
+    "Stupid plot.",
+    "Avoid this one.",
+    "Really bad film.",
+    "A mess.",
+    "Utterly pointless.",
+    "Poorly made.",
+    "Painful to watch.",
+    "Not funny at all.",
+    "Weak script, bad acting.",
+    "Terrible movie, 1/10.",
+    "I want my money back.",
+    "Disappointing.",
+    "Just awful.",
+]
+SHORT_POSITIVE = [
+    "I loved it.",
+    "Great movie.",
+    "Excellent.",
+    "Wonderful film.",
+    "A masterpiece.",
+    "Brilliant!",
+    "Highly recommended.",
+    "Loved every minute.",
+    "Superb acting.",
+    "Really good.",
+    "Amazing.",
+    "Best film of the year.",
+    "Beautiful and moving.",
+    "Fantastic movie.",
+    "A must see.",
+    "Great fun.",
+    "Very enjoyable.",
+    "Outstanding.",
+    "Perfect.",
+    "So good.",
+    "Funny and touching.",
+    "Great acting.",
+    "I enjoyed it a lot.",
+    "Wonderful.",
+    "A delight.",
+    "Absolutely brilliant.",
+    "Loved it, 10/10.",
+    "Truly great.",
+    "Beautifully made.",
+    "One of the best.",
+    "Excellent film.",
+    "A great watch.",
 ]
 
 # Positive statements and their plain negations, as reviewers write them.
@@ -96,6 +167,25 @@ def test_clear_sentences(full_model: SentimentModel) -> None:
     assert (pos >= 0.5).sum() >= 9, dict(zip(CLEAR_POSITIVE, pos.round(3), strict=True))
     assert (neg < 0.5).sum() >= 9, dict(zip(CLEAR_NEGATIVE, neg.round(3), strict=True))
     assert pos.min() > neg.max()  # every clear positive ranks above every clear negative
+
+
+def test_short_inputs_get_their_verdict(full_model: SentimentModel) -> None:
+    neg, pos = _p(full_model, SHORT_NEGATIVE), _p(full_model, SHORT_POSITIVE)
+    right_neg, right_pos = int((neg < 0.5).sum()), int((pos >= 0.5).sum())
+    print(f"\nshort negative right: {right_neg}/{len(neg)}, short positive right: {right_pos}/{len(pos)}")
+    assert len(SHORT_NEGATIVE) >= 30 and len(SHORT_POSITIVE) >= 30
+    assert np.all(neg < 0.5), {
+        t: round(float(p), 3) for t, p in zip(SHORT_NEGATIVE, neg, strict=True) if p >= 0.5
+    }
+    assert np.all(pos >= 0.5), {
+        t: round(float(p), 3) for t, p in zip(SHORT_POSITIVE, pos, strict=True) if p < 0.5
+    }
+
+
+def test_short_inputs_are_not_confidently_wrong_on_average(full_model: SentimentModel) -> None:
+    # A bias check beside the labels: the mean probability of each list stays on its side.
+    assert float(np.mean(_p(full_model, SHORT_NEGATIVE))) < 0.35
+    assert float(np.mean(_p(full_model, SHORT_POSITIVE))) > 0.65
 
 
 def test_negation_moves_and_flips(full_model: SentimentModel) -> None:

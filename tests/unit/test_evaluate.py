@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.training import slices
 from sentiment_mlops.training.evaluate import compute_metrics, expected_calibration_error, write_plot_data
 from tests.unit.conftest import SPLIT_REVIEWS
 
@@ -85,7 +86,7 @@ def test_evaluate_stage_outputs(small_project: Path) -> None:
     """metrics.json, plots and figures from the real evaluate stage agree with a recomputation."""
     metrics = json.loads((small_project / "reports" / "metrics.json").read_text())
     assert set(metrics) >= METRIC_KEYS
-    assert all(isinstance(v, float) for v in metrics.values())
+    assert all(isinstance(v, float) for k, v in metrics.items() if k != "slices")
     model = SentimentModel.load(small_project / "models" / "model")
     test = pd.read_parquet(small_project / "data" / "processed" / "test.parquet")
     assert len(test) == metrics["reviews"] == SPLIT_REVIEWS
@@ -94,7 +95,16 @@ def test_evaluate_stage_outputs(small_project: Path) -> None:
     for key in METRIC_KEYS:
         assert metrics[key] == pytest.approx(again[key], abs=1e-6)
     assert 0.75 < metrics["accuracy"] < 1.0 and metrics["roc_auc"] > metrics["accuracy"] - 0.05
-    for name in ("confusion.csv", "roc.csv", "precision_recall.csv", "calibration.csv"):
+    for name in ("confusion.csv", "roc.csv", "precision_recall.csv", "calibration.csv", "slices.csv"):
         assert (small_project / "reports" / "plots" / name).stat().st_size > 0
+    # The length slices: each cut of every test review, and whole reviews by token count.
+    table = metrics["slices"]
+    assert set(table) >= set(slices.CUTS)
+    assert sum(table[n]["reviews"] for n, _, _ in slices.TOKEN_BUCKETS if n in table) == SPLIT_REVIEWS
+    cut = slices.cut(test["text"].tolist(), "last_10_words")
+    want = slices.metrics(y, model.predict_proba(cut), bins=10)
+    assert table["last_10_words"] == pytest.approx(want, abs=1e-6)
+    plotted = pd.read_csv(small_project / "reports" / "plots" / "slices.csv")
+    assert list(plotted["slice"]) == list(table)
     for name in ("confusion_matrix.png", "roc.png", "precision_recall.png", "reliability.png"):
         assert (small_project / "reports" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,10 +1,13 @@
-"""The promotion gate: an absolute floor, and no worse than the champion by more than the margin."""
+"""The promotion gate: an absolute floor, no worse than the champion by more than the margin, and
+the short-input slices (accuracy floor, predicted-positive share near 0.5)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sentiment_mlops.config import Params
+from sentiment_mlops.config import Params, load_params
 from sentiment_mlops.registry.versions import decide
 
 
@@ -64,3 +67,47 @@ def test_gate_parameters_come_from_params() -> None:
     decision = decide(loose, ("2", 0.81), ("1", 0.90))
     assert decision.passed and decision.min_accuracy == 0.5 and decision.max_regression == 0.1
     assert not decide(loose, ("2", 0.79), ("1", 0.90)).passed
+
+
+def _short_params(floor: float = 0.74, drift: float = 0.05) -> Params:
+    return Params.model_validate(
+        {"registry": {"min_short_accuracy": floor, "max_positive_share_drift": drift}}
+    )
+
+
+FAIR = {"last_10_words": (0.77, 0.51), "last_20_words": (0.81, 0.50)}
+
+
+def test_short_clause_passes_a_fair_challenger() -> None:
+    decision = decide(_short_params(), ("6", 0.92), ("5", 0.92), FAIR)
+    assert decision.passed
+    assert [line.endswith("ok") for line in decision.short] == [True, True]
+    assert "last_10_words: accuracy 0.7700" in decision.explain()
+
+
+@pytest.mark.parametrize(
+    "short",
+    [
+        {"last_10_words": (0.716, 0.726), "last_20_words": (0.78, 0.639)},  # issue 12's champion: biased
+        {"last_10_words": (0.77, 0.56), "last_20_words": (0.81, 0.50)},  # fair accuracy, leans positive
+        {"last_10_words": (0.77, 0.44), "last_20_words": (0.81, 0.50)},  # leans negative
+        {"last_10_words": (0.73, 0.50), "last_20_words": (0.81, 0.50)},  # under the floor
+    ],
+)
+def test_a_challenger_that_brings_the_bias_back_is_refused(short: dict[str, tuple[float, float]]) -> None:
+    decision = decide(_short_params(), ("6", 0.93), ("5", 0.92), short)  # better on whole reviews
+    assert not decision.passed
+    assert any(line.endswith("FAILED") for line in decision.short)
+    assert decision.explain().splitlines()[-1] == "FAILED: champion unchanged"
+
+
+def test_short_clause_needs_the_slice_metrics_when_bounded() -> None:
+    decision = decide(_short_params(), ("6", 0.93), None, None)
+    assert not decision.passed and "no test_slices" in decision.explain()
+    assert decide(_params(), ("6", 0.93), None, None).passed  # unbounded: not asked for
+
+
+def test_params_yaml_bounds_the_short_slices(repo_root: Path) -> None:
+    rp = load_params(repo_root / "params.yaml").registry
+    assert rp.min_short_accuracy is not None and rp.max_positive_share_drift is not None
+    assert 0.0 < rp.max_positive_share_drift <= 0.1

@@ -1,4 +1,4 @@
-"""Training core on tiny constructed data: NB ratio signs, determinism, the validation search."""
+"""Training core on tiny constructed data: NB ratio signs, determinism, snippets, the validation search."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from scipy.sparse import csr_matrix
 
 from sentiment_mlops.config import Params, load_params
 from sentiment_mlops.model.artifact import SentimentModel, sigmoid
-from sentiment_mlops.training import train
+from sentiment_mlops.training import nbsvm, slices
+from sentiment_mlops.training.calibrate import WHOLE, ValidationSets
 from tests.unit.conftest import SPLIT_REVIEWS
 
 N_FEATURES = 1 << 10
@@ -33,14 +34,18 @@ def _matrix(groups: list[tuple[list[int], int, int]]) -> tuple[csr_matrix, np.nd
 
 
 def _params(**train_params: object) -> Params:
-    return Params.model_validate(
-        {"features": {"min_df": 1, "hash_bits": 10}, "train": {"max_iter": 1000, **train_params}}
-    )
+    # Plain logistic function unless asked: the constructed cases check accuracy at 0.5.
+    train = {"max_iter": 1000, "calibrate": False} | train_params
+    return Params.model_validate({"features": {"min_df": 1, "hash_bits": 10}, "train": train})
 
 
-def _fit(X: csr_matrix, y: np.ndarray, **kw: float) -> train.Fitted:
+def _val(X: csr_matrix, y: np.ndarray) -> ValidationSets:
+    return ValidationSets(y, {WHOLE: X})
+
+
+def _fit(X: csr_matrix, y: np.ndarray, **kw: float) -> nbsvm.Fitted:
     args = {"C": 1.0, "nb_alpha": 1.0, "beta": 1.0, "min_df": 1, "max_iter": 1000} | kw
-    return train.fit_nbsvm(X, y, **args)  # type: ignore[arg-type]
+    return nbsvm.fit_nbsvm(X, y, **args)  # type: ignore[arg-type]
 
 
 def test_nb_ratio_signs_follow_the_labels() -> None:
@@ -52,7 +57,7 @@ def test_nb_ratio_signs_follow_the_labels() -> None:
     assert w[RARE] == 0.0  # below min_df: no weight, though seen
     assert set(fitted.seen_buckets.tolist()) == {S, POS_ONLY, NEG_ONLY, RARE}
     # the ratio itself, on the compacted matrix: log of smoothed class frequencies
-    prep = train._Prepared(X, y, min_df=1)
+    prep = nbsvm._Prepared(X, y, min_df=1)
     r = dict(zip(prep.columns.tolist(), prep.nb_ratio(1.0).tolist(), strict=True))
     assert r[POS_ONLY] > 0 > r[NEG_ONLY]
     p, q = np.array([1 + 10, 1 + 10, 1 + 0, 1 + 1]), np.array([1 + 10, 1 + 0, 1 + 10, 1 + 0])
@@ -73,9 +78,9 @@ def test_fit_is_deterministic_and_separates() -> None:
 
 def test_beta_interpolates_towards_mean_magnitude() -> None:
     w = np.array([-2.0, 0.0, 1.0])
-    np.testing.assert_allclose(train._interpolate(w, 1.0), w)
-    np.testing.assert_allclose(train._interpolate(w, 0.0), np.full(3, 1.0))
-    np.testing.assert_allclose(train._interpolate(w, 0.5), 0.5 * 1.0 + 0.5 * w)
+    np.testing.assert_allclose(nbsvm._interpolate(w, 1.0), w)
+    np.testing.assert_allclose(nbsvm._interpolate(w, 0.0), np.full(3, 1.0))
+    np.testing.assert_allclose(nbsvm._interpolate(w, 0.5), 0.5 * 1.0 + 0.5 * w)
 
 
 # A constructed case where C decides: S leans positive (30 vs 10), R appears only in 4 negative
@@ -88,7 +93,9 @@ TRAIN = [([S], 1, 30), ([S], 0, 6), ([S, R], 0, 4), ([T], 0, 20)]
 def test_search_picks_the_c_that_wins_on_validation(validation_label: int, best_c: float) -> None:
     X_train, y_train = _matrix(TRAIN)
     X_val, y_val = _matrix([([S, R], validation_label, 50), ([T], 0, 50)])
-    ranked = train.search(X_train, y_train, X_val, y_val, _params(C=[100.0, 0.1], beta=[1.0], nb_alpha=[1.0]))
+    ranked = nbsvm.search(
+        X_train, y_train, _val(X_val, y_val), _params(C=[100.0, 0.1], beta=[1.0], nb_alpha=[1.0])
+    )
     assert [c.C for c in ranked] == [best_c, 100.0 if best_c == 0.1 else 0.1]
     assert ranked[0].accuracy == 1.0 and ranked[1].accuracy == 0.5
     # the reported accuracy is what the refit model with those settings scores
@@ -96,21 +103,21 @@ def test_search_picks_the_c_that_wins_on_validation(validation_label: int, best_
         fitted = _fit(X_train, y_train, C=cand.C, nb_alpha=cand.nb_alpha, beta=cand.beta)
         proba = sigmoid(X_val @ fitted.weights.astype(np.float64) + fitted.bias)
         assert float(np.mean((proba >= 0.5) == y_val)) == pytest.approx(cand.accuracy)
-        assert train._log_loss(y_val, proba) == pytest.approx(cand.log_loss, rel=1e-4)
+        assert slices.metrics(y_val, proba, 10)["log_loss"] == pytest.approx(cand.log_loss, rel=1e-4)
 
 
 def test_search_covers_the_grid_best_first() -> None:
     X_train, y_train = _matrix(TRAIN)
     X_val, y_val = _matrix([([S, R], 1, 50), ([T], 0, 50)])
     params = _params(C=[0.01, 0.1, 100.0], beta=[0.5, 1.0], nb_alpha=[0.5, 1.0])
-    ranked = train.search(X_train, y_train, X_val, y_val, params)
+    ranked = nbsvm.search(X_train, y_train, _val(X_val, y_val), params)
     assert len(ranked) == 3 * 2 * 2
     assert {(c.C, c.beta, c.nb_alpha) for c in ranked} == {
         (C, b, a) for C in (0.01, 0.1, 100.0) for b in (0.5, 1.0) for a in (0.5, 1.0)
     }
     keys = [(-c.accuracy, c.log_loss, c.C) for c in ranked]
     assert keys == sorted(keys)  # best accuracy first, ties to the lower log loss
-    assert ranked == train.search(X_train, y_train, X_val, y_val, params)  # deterministic
+    assert ranked == nbsvm.search(X_train, y_train, _val(X_val, y_val), params)  # deterministic
 
 
 def test_run_writes_model_card_and_report(small_project: Path) -> None:
@@ -121,8 +128,12 @@ def test_run_writes_model_card_and_report(small_project: Path) -> None:
     chosen = report["chosen"]
     assert report["search"][0] == chosen
     grid = params.train
-    assert len(report["search"]) == len(grid.C) * len(grid.beta) * len(grid.nb_alpha)
-    assert model.card["chosen"] == {k: chosen[k] for k in ("C", "nb_alpha", "beta")}
+    assert len(report["search"]) == len(grid.C) * len(grid.beta) * len(grid.nb_alpha) * len(
+        grid.snippet_weight
+    )
+    assert model.card["chosen"] == {k: chosen[k] for k in ("C", "nb_alpha", "beta", "snippet_weight")}
+    assert set(chosen["slices"]) == set(slices.CUTS)  # chosen on the validation slices too
+    assert model.card["calibration"]["method"] == "length_platt"
     assert model.card["validation"]["accuracy"] == chosen["accuracy"]
     assert chosen["accuracy"] > 0.75  # the corpus has a real, learnable signal
     digest = hashlib.sha256()
@@ -136,3 +147,42 @@ def test_run_writes_model_card_and_report(small_project: Path) -> None:
     assert baseline["reviews"] == SPLIT_REVIEWS and 0.0 < baseline["positive_share"] < 1.0
     assert sum(baseline["probability_histogram"]) == pytest.approx(1.0, abs=1e-4)
     assert model.card["weights_nonzero"] == int(np.count_nonzero(model.weights))
+
+
+def test_snippets_join_the_fit_but_not_the_nb_statistics() -> None:
+    X, y = _matrix([([POS_ONLY, S], 1, 10), ([NEG_ONLY, S], 0, 10)])
+    # Snippets that hold S alone, all labelled positive: with weight they pull S (and the bias)
+    # positive; the NB ratio of S stays neutral, counted on whole reviews only.
+    S_X, S_y = _matrix([([S], 1, 10)])
+    plain = _fit(X, y, min_df=1)
+    pulled = nbsvm.fit_nbsvm(
+        X,
+        y,
+        C=1.0,
+        nb_alpha=1.0,
+        beta=1.0,
+        min_df=1,
+        max_iter=1000,
+        snippets=nbsvm.Snippets(S_X, S_y),
+        snippet_weight=1.0,
+    )
+    assert pulled.bias > plain.bias
+    none = nbsvm.fit_nbsvm(
+        X,
+        y,
+        C=1.0,
+        nb_alpha=1.0,
+        beta=1.0,
+        min_df=1,
+        max_iter=1000,
+        snippets=nbsvm.Snippets(S_X, S_y),
+        snippet_weight=0.0,
+    )
+    np.testing.assert_array_equal(none.weights, plain.weights)
+
+
+def test_rank_weighs_short_slices_by_short_weight() -> None:
+    whole_best = nbsvm.Candidate(1.0, 1.0, 1.0, 0.0, accuracy=0.92, log_loss=0.2, short_accuracy=0.70)
+    short_best = nbsvm.Candidate(1.0, 1.0, 1.0, 0.1, accuracy=0.91, log_loss=0.2, short_accuracy=0.76)
+    assert min([whole_best, short_best], key=lambda c: nbsvm.rank_key(c, 0.0)) is whole_best
+    assert min([whole_best, short_best], key=lambda c: nbsvm.rank_key(c, 0.5)) is short_best

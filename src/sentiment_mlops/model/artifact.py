@@ -2,7 +2,8 @@
 
 A model is data only: ``weights.npz`` (the non-zero effective weights ``r * w``, the bias and a
 bitmap of buckets seen in training) and ``card.json`` (featuriser spec, parameters, data checksum,
-metrics, drift baseline). Loading never unpickles, so it never runs code.
+metrics, drift baseline, and the length-aware calibration's four numbers). Loading never unpickles,
+so it never runs code.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import shutil
 import tempfile
 import zipfile
@@ -23,6 +23,7 @@ import numpy as np
 
 from sentiment_mlops.files import atomic_write_text, replace_dir
 from sentiment_mlops.model import features
+from sentiment_mlops.model.calibration import LengthCalibration, probabilities, sigmoid, sigmoid_one
 from sentiment_mlops.model.features import FeaturizerSpec, Scores, ScoringTable
 
 if TYPE_CHECKING:
@@ -33,21 +34,19 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "weights.npz"
 CARD_FILE = "card.json"
 LABELS = ("negative", "positive")
+__all__ = [
+    "LABELS",
+    "ModelError",
+    "Prediction",
+    "SentimentModel",
+    "seen_bitmap",
+    "sigmoid",
+    "sigmoid_one",
+]
 
 
 class ModelError(RuntimeError):
     """A model directory is missing, incomplete or incompatible with this code."""
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The logistic function, as one ufunc call in its tanh form: stable for any logit (no overflow)
-    and cheap on the small batches a service scores. Training, evaluation and serving all use it."""
-    return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(z, dtype=np.float64))
-
-
-def sigmoid_one(z: float) -> float:
-    """:func:`sigmoid` of one logit with :mod:`math`: the single-review path, no array."""
-    return 0.5 + 0.5 * math.tanh(0.5 * z)
 
 
 @dataclass
@@ -97,6 +96,14 @@ class SentimentModel:
         return str(self.card.get("version", "unversioned"))
 
     @functools.cached_property
+    def calibration(self) -> LengthCalibration | None:
+        """The card's length-aware calibration (``None``: the weights' logit is calibrated)."""
+        try:
+            return LengthCalibration.from_card(self.card)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from exc
+
+    @functools.cached_property
     def table(self) -> ScoringTable:
         """The weights as the kernels read them, built at the first score (weights never change after)."""
         return ScoringTable.build(self.weights, self.seen)
@@ -113,12 +120,14 @@ class SentimentModel:
         return self.table.single(self.spec, self.bias)
 
     def probabilities(self, scores: Scores) -> np.ndarray:
-        """P(positive) of a scored batch: the step after the kernels, for every batch path."""
-        return sigmoid(scores.logits)
+        """P(positive) of a scored batch: the step after the kernels (the card's length-aware
+        calibration of logits and n-gram counts), for every batch path."""
+        return probabilities(scores.logits, scores.n_ngrams, self.calibration)
 
     def probability(self, logit: float, n_ngrams: int) -> float:
         """P(positive) of one scored review: :meth:`probabilities` in scalar math, for one review."""
-        return sigmoid_one(logit)
+        cal = self.calibration
+        return sigmoid_one(logit) if cal is None else cal.probability(logit, n_ngrams)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of ``positive`` for each review."""
@@ -207,7 +216,9 @@ class SentimentModel:
             raise ModelError(f"{weights_path}: a weight index is outside 2**{spec.hash_bits}")
         weights = np.zeros(spec.n_features, dtype=np.float32)
         weights[indices] = values
-        return cls(spec, weights, bias, seen, card)
+        model = cls(spec, weights, bias, seen, card)
+        _ = model.calibration  # a damaged calibration is refused at load, not at the first score
+        return model
 
 
 def seen_bitmap(buckets: np.ndarray, n_features: int) -> np.ndarray:

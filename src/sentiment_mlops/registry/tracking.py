@@ -145,8 +145,19 @@ def log_training(paths: Paths, params: Params, model: SentimentModel, report: di
         return str(run.info.run_id)
 
 
+def _flat(metrics: dict[str, Any]) -> dict[str, float]:
+    """Nested metrics (``reports/metrics.json``'s ``slices``) as dotted names."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in _flat(value).items()})
+        else:
+            out[key] = float(value)
+    return out
+
+
 def publish(
-    paths: Paths, model: SentimentModel, test_metrics: dict[str, float], source_run_id: str | None
+    paths: Paths, model: SentimentModel, test_metrics: dict[str, Any], source_run_id: str | None
 ) -> str:
     """Record a model trained elsewhere as a run of this server (card, test metrics, model); return its id."""
     import mlflow
@@ -165,18 +176,18 @@ def publish(
         mlflow.log_params({f"chosen.{k}": v for k, v in model.card.get("chosen", {}).items()})
         validation = model.card.get("validation", {})
         mlflow.log_metrics({f"validation_{k}": float(v) for k, v in validation.items()})
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in test_metrics.items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in _flat(test_metrics).items()})
         mlflow.log_dict(model.card, "model_card.json")
         log_model(paths.model_dir)
         return str(run.info.run_id)
 
 
-def log_evaluation(paths: Paths, run_id: str, metrics: dict[str, float], artifacts: list[Path]) -> None:
+def log_evaluation(paths: Paths, run_id: str, metrics: dict[str, Any], artifacts: list[Path]) -> None:
     """Add test-set metrics and plots to the training run ``run_id``."""
     import mlflow
 
     configure(paths)
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
+        mlflow.log_metrics({f"test_{k}": v for k, v in _flat(metrics).items()})
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="evaluation")

@@ -1,7 +1,9 @@
 """The MLflow model registry: register a challenger, promote it past the quality gate, export it.
 
 Aliases, not stages: ``challenger`` marks the newest registered version, ``champion`` the one
-that serves. Promotion moves ``champion`` only if the challenger clears the gate in params.yaml.
+that serves. Promotion moves ``champion`` only if the challenger clears the gate in params.yaml:
+test accuracy, no regression against the champion, the short-input slices (accuracy floor and
+predicted-positive share near 0.5) and, when required, the production window.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import replace_dir
 from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.training.slices import SHORT
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class GateDecision:
     min_accuracy: float
     max_regression: float
     production: str | None = None  # the production-window clause's verdict, when required
+    short: tuple[str, ...] = ()  # the short-slice clause's lines, when bounded
 
     def explain(self) -> str:
         lines = [
@@ -60,28 +64,68 @@ class GateDecision:
             )
         else:
             lines.append("  no current champion")
+        lines.extend(f"  {line}" for line in self.short)
         if self.production:
             lines.append(f"  {self.production}")
         lines.append("PASSED" if self.passed else "FAILED: champion unchanged")
         return "\n".join(lines)
 
 
-def decide(params: Params, challenger: tuple[str, float], champion: tuple[str, float] | None) -> GateDecision:
-    """Pure gate: an absolute floor, and no worse than the champion by more than the margin."""
+def short_clause(
+    params: Params, short: dict[str, tuple[float, float]] | None
+) -> tuple[bool, tuple[str, ...]]:
+    """The short-input clause: each of ``SHORT``'s slices (accuracy, share predicted positive) at or
+    above ``min_short_accuracy`` and within 0.5 +- ``max_positive_share_drift``."""
+    floor, drift = params.registry.min_short_accuracy, params.registry.max_positive_share_drift
+    if floor is None and drift is None:
+        return True, ()
+    if short is None:
+        return False, ("short slices: the run has no test_slices.* metrics (evaluate it again) -> FAILED",)
+    ok, lines = True, []
+    for name in SHORT:
+        accuracy, share = short[name]
+        good = (floor is None or accuracy >= floor) and (drift is None or abs(share - 0.5) <= drift)
+        ok = ok and good
+        lines.append(
+            f"{name}: accuracy {accuracy:.4f} (floor {floor if floor is not None else '-'}), positive share "
+            f"{share:.3f} (0.5 +- {drift if drift is not None else '-'}) -> " + ("ok" if good else "FAILED")
+        )
+    return ok, tuple(lines)
+
+
+def decide(
+    params: Params,
+    challenger: tuple[str, float],
+    champion: tuple[str, float] | None,
+    short: dict[str, tuple[float, float]] | None = None,
+) -> GateDecision:
+    """Pure gate: an absolute floor, no worse than the champion by more than the margin, and the
+    challenger's short slices (``{slice: (accuracy, positive share)}``) within their bounds."""
     rp = params.registry
     version, accuracy = challenger
     passed = accuracy >= rp.min_accuracy
     if champion is not None and champion[0] != version:
         passed = passed and accuracy >= champion[1] - rp.max_regression
+    short_ok, short_lines = short_clause(params, short)
     return GateDecision(
-        passed,
+        passed and short_ok,
         version,
         accuracy,
         champion[0] if champion else None,
         champion[1] if champion else None,
         rp.min_accuracy,
         rp.max_regression,
+        short=short_lines,
     )
+
+
+def _short_metrics(client: Any, run_id: str) -> dict[str, tuple[float, float]] | None:
+    """The run's test accuracy and positive share on each short slice; ``None`` if any is missing."""
+    metrics = client.get_run(run_id).data.metrics
+    keys = {name: (f"test_slices.{name}.accuracy", f"test_slices.{name}.positive_share") for name in SHORT}
+    if any(k not in metrics for pair in keys.values() for k in pair):
+        return None
+    return {name: (float(metrics[a]), float(metrics[b])) for name, (a, b) in keys.items()}
 
 
 def _client(paths: Paths) -> Any:
@@ -167,6 +211,7 @@ def promote(paths: Paths, params: Params) -> GateDecision:
         params,
         (str(challenger.version), _test_accuracy(client, challenger.run_id)),
         (str(champion.version), _test_accuracy(client, champion.run_id)) if champion else None,
+        _short_metrics(client, challenger.run_id),
     )
     if champion is not None and params.registry.max_production_regression is not None:
         from sentiment_mlops.training.compare import production_gate

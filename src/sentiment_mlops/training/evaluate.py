@@ -1,7 +1,8 @@
 """Evaluate the trained model on the 25,000-review test split: the only stage that reads it.
 
-Writes ``reports/metrics.json`` (for ``dvc metrics diff``), plot data under ``reports/plots/``
-(for ``dvc plots``), PNG figures under ``reports/figures/``, and adds all of it to the MLflow run.
+Writes ``reports/metrics.json`` (for ``dvc metrics diff``; ``slices`` holds the length slices of
+:mod:`~sentiment_mlops.training.slices`), plot data under ``reports/plots/`` (for ``dvc plots``), PNG
+figures under ``reports/figures/``, and adds all of it to the MLflow run.
 """
 
 from __future__ import annotations
@@ -16,25 +17,12 @@ import numpy as np
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import atomic_path, atomic_write_json, atomic_write_text
 from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.training import slices
+from sentiment_mlops.training.slices import expected_calibration_error, reliability
+
+__all__ = ["compute_metrics", "expected_calibration_error", "reliability", "run", "slice_metrics"]
 
 log = logging.getLogger(__name__)
-
-
-def reliability(y: np.ndarray, proba: np.ndarray, bins: int) -> list[tuple[float, float, int]]:
-    """Per non-empty equal-width bin of P(positive): mean confidence, share positive, reviews."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)
-    rows = []
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            rows.append((float(proba[in_bin].mean()), float(y[in_bin].mean()), int(in_bin.sum())))
-    return rows
-
-
-def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int) -> float:
-    """Mean |accuracy - confidence| over equal-width bins of P(positive), weighted by bin size."""
-    return float(sum(n * abs(acc - conf) for conf, acc, n in reliability(y, proba, bins)) / len(y))
 
 
 def compute_metrics(y: np.ndarray, proba: np.ndarray, bins: int) -> dict[str, float]:
@@ -116,7 +104,32 @@ def write_figures(y: np.ndarray, proba: np.ndarray, bins: int, folder: Path) -> 
     return written
 
 
-def run(paths: Paths, params: Params, *, track: bool = True) -> dict[str, float]:
+def slice_metrics(
+    model: SentimentModel, texts: list[str], y: np.ndarray, proba: np.ndarray, n_tokens: np.ndarray, bins: int
+) -> dict[str, dict[str, float]]:
+    """Accuracy, predicted-positive share, ECE and log loss of every length slice: each cut of the
+    reviews, then the whole reviews (``proba``) bucketed by token count."""
+    out = {
+        name: slices.metrics(y, model.predict_proba(slices.cut(texts, name)), bins) for name in slices.CUTS
+    }
+    for name, low, high in slices.TOKEN_BUCKETS:
+        inside = (n_tokens >= low) & (n_tokens < high)
+        if inside.any():
+            out[name] = slices.metrics(y[inside], proba[inside], bins)
+    return out
+
+
+def write_slice_plot(table: dict[str, dict[str, float]], folder: Path) -> Path:
+    """One row per slice, for ``dvc plots`` (a bar per slice)."""
+    rows = [
+        (name, m["accuracy"], m["positive_share"], m["ece"], m["log_loss"], int(m["reviews"]))
+        for name, m in table.items()
+    ]
+    _csv(folder / "slices.csv", "slice,accuracy,positive_share,ece,log_loss,reviews", rows)
+    return folder / "slices.csv"
+
+
+def run(paths: Paths, params: Params, *, track: bool = True) -> dict[str, Any]:
     """The ``evaluate`` stage."""
     from sentiment_mlops.data.splits import read_split
 
@@ -124,12 +137,27 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> dict[str, float]
     model = SentimentModel.load(paths.model_dir)
     test = read_split(paths, "test")
     y = test["label"].to_numpy(np.int64)
-    proba = model.predict_proba(test["text"].tolist())
+    texts = test["text"].tolist()
+    scores = model.score(texts)
+    proba = model.probabilities(scores)
     bins = params.evaluate.calibration_bins
-    metrics = compute_metrics(y, proba, bins)
-    atomic_write_json(paths.reports / "metrics.json", {k: round(v, 6) for k, v in metrics.items()})
+    metrics: dict[str, Any] = compute_metrics(y, proba, bins)
+    table = slice_metrics(model, texts, y, proba, scores.n_tokens, bins)
+    metrics["slices"] = table
+    rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in metrics.items()}
+    rounded["slices"] = {n: {k: round(v, 6) for k, v in m.items()} for n, m in table.items()}
+    atomic_write_json(paths.reports / "metrics.json", rounded)
     plot_files = write_plot_data(y, proba, bins, paths.reports / "plots")
+    plot_files.append(write_slice_plot(table, paths.reports / "plots"))
     figures = write_figures(y, proba, bins, paths.reports / "figures")
+    for name in slices.SHORT:
+        log.info(
+            "slice %s: accuracy %.4f, positive share %.3f, ECE %.3f",
+            name,
+            table[name]["accuracy"],
+            table[name]["positive_share"],
+            table[name]["ece"],
+        )
     log.info(
         "test accuracy %.4f, ROC AUC %.4f (%d reviews, %.1fs)",
         metrics["accuracy"],
