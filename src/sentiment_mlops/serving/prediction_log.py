@@ -98,6 +98,16 @@ class SegmentWriter:
     """One table's buffer and writer thread. Safe to create before a fork: the buffer, lock and
     thread belong to the process that first offers a row (gunicorn forks workers after preload)."""
 
+    # set by _start, in the process that first offers a row
+    _cond: threading.Condition
+    _entries: list[tuple[Entry, int]]
+    _queued: int  # rows in _entries (the writer has not taken them yet)
+    _first_at: float  # when the first of them came
+    _pending: int
+    _closed: bool
+    _prefix: str
+    _thread: threading.Thread
+
     def __init__(
         self,
         settings: LogSettings,
@@ -156,9 +166,9 @@ class SegmentWriter:
     def _start(self) -> None:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._entries: list[tuple[Entry, int]] = []
-        self._queued = 0  # rows in _entries (the writer has not taken them yet)
-        self._first_at = 0.0  # when the first of them came
+        self._entries = []
+        self._queued = 0
+        self._first_at = 0.0
         self._pending = 0
         self._closed = False
         self._prefix = f"{socket.gethostname()}-{self._pid}-{uuid.uuid4().hex[:8]}"
