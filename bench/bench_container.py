@@ -114,6 +114,8 @@ class Podman:
         self(
             "run", "--detach", "--name", name, "--network=host",
             "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp", "--tmpfs", "/var/run/prometheus",
+            # the prediction log's folder (the image's SENTIMENT_PREDICTION_LOG): both sides log
+            "--tmpfs", "/var/lib/sentiment/prediction-log",
             "--env", f"GUNICORN_BIND=127.0.0.1:{port}", "--env", f"GUNICORN_WORKERS={workers}",
             "--env", f"LOG_LEVEL={log_level}", *EXTRA_RUN_FLAGS, image,
         )  # fmt: skip

@@ -56,7 +56,7 @@ from serve_inputs import (
     shadow_model,
 )
 from serve_report import print_table
-from servers import SHADOW_ENV, bare_flask, logged_rows, mlflow_server, ours, running, scrape
+from servers import bare_flask, logged_rows, mlflow_server, ours, running, scrape
 
 # the servers of the paired comparison: loaded back to back in every round, in a rotating order
 PAIRED = ("ours_single", "ours_single_log", "ours_single_shadow")
@@ -115,9 +115,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "mlflow": mlflow_server(workdir, paths, model_name, args.workers),
     }
     shadow_note = None
-    if SHADOW_ENV is None:
-        shadow_note = "no shadow scoring in this checkout"
-    elif args.shadow:
+    if args.shadow:
         shadow_dir = shadow_model(paths, workdir)
         servers["ours_shadow"] = ours(workdir, paths, args.workers, "load-shadow", shadow=shadow_dir)
     else:

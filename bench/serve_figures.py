@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from loadgen import WrkResult
+from sentiment_mlops.config import SHADOW_MODEL_URI_ENV
 from serve_inputs import BATCH_SIZE
-from servers import SHADOW_ENV
 
 NOTE = (
     "wrk runs on the same machine as the servers and competes with them for the CPU "
@@ -142,7 +142,9 @@ def figures(
             "mlflow_single": baseline.command,
             "ours_batch": batch.command,
             "ours_prediction_log_env": "SENTIMENT_PREDICTION_LOG=<temporary folder> (else off)",
-            "ours_shadow_env": f"{SHADOW_ENV}=<a copy of the model's folder>" if shadow_counts else None,
+            "ours_shadow_env": (
+                f"{SHADOW_MODEL_URI_ENV}=<a copy of the model's folder>" if shadow_counts else None
+            ),
             "bare_flask_server": shlex.join(servers["bare"].argv) if reference else None,
             "bare_flask_single": reference.command if reference else None,
             "warmup": f"the same wrk command with -d{args.warmup}s, just before each",

@@ -14,15 +14,12 @@ from pathlib import Path
 import requests
 
 from bench_error import BenchError
-from sentiment_mlops import config
-from sentiment_mlops.config import Paths, mlflow_tracking_uri
+from sentiment_mlops.config import SHADOW_MODEL_URI_ENV, Paths, mlflow_tracking_uri
 from sentiment_mlops.processes import ProcessError, Supervised, free_port
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 READY_POLL_S = 0.01  # start to ready is a figure of the report: poll finely
-# the variable that names a shadow model (issue 15), where this checkout has shadow scoring
-SHADOW_ENV: str | None = getattr(config, "SHADOW_MODEL_URI_ENV", None)
 
 
 @contextmanager
@@ -75,12 +72,8 @@ def ours(
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="prometheus-", dir=workdir),
         "SENTIMENT_PREDICTION_LOG": str(prediction_log) if prediction_log is not None else "off",
     }
-    if shadow is not None:
-        if SHADOW_ENV is None:
-            raise BenchError("this checkout has no shadow scoring (config.SHADOW_MODEL_URI_ENV)")
-        env[SHADOW_ENV] = str(shadow)
-    else:
-        env.pop(SHADOW_ENV or "", None)
+    # a shadow model beside the served one, or none (whatever the caller's environment says)
+    env[SHADOW_MODEL_URI_ENV] = str(shadow) if shadow is not None else ""
     return _server("sentiment serve", argv, port, "/readyz", workdir / f"ours-{tag}.log", env)
 
 

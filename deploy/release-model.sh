@@ -6,6 +6,9 @@
 #
 #   MLFLOW_TRACKING_URI=https://mlflow.example.org deploy/release-model.sh [OUT]   (OUT: build/model)
 #
+# With SHADOW_LOG (a prediction log URL) the model must also pass `sentiment shadow report` there
+# (SHADOW_MIN_LABELLED, default 200 labelled pairs; SHADOW_MAX_ACCURACY_DROP, default 0.01).
+#
 # Prints the model's identity, one label=value line each (name, version, content-hash), which
 # the release image's labels and the service's /version both state; with GITHUB_OUTPUT set (CD),
 # also appends them there as model-name=, model-version= and model-content-hash=.
@@ -26,6 +29,18 @@ echo "$output" >&2
 registered=$(grep '^registered ' <<<"$output" | tail -n 1) || die "sentiment register printed no version"
 read -r _ name _ version _ <<<"$registered"
 [[ "$version" =~ ^[0-9]+$ ]] || die "could not read the registered version from: $registered"
+# The shadow stage's verdict (docs/development.md): with SHADOW_LOG set (the prediction log the
+# production service writes), the challenger must have shadowed live traffic and pass its report
+# before it may become champion. Its shadow rows carry the version it was served under: the
+# weights' content hash for an exported folder (the default here), or SHADOW_VERSION.
+if [ -n "${SHADOW_LOG:-}" ]; then
+  shadow_version=${SHADOW_VERSION:-$("$PYTHON" -c 'import sys
+from sentiment_mlops.model.artifact import SentimentModel
+print(SentimentModel.load(sys.argv[1]).content_hash)' models/model)}
+  "$SENTIMENT" shadow report --log "$SHADOW_LOG" --shadow-version "$shadow_version" \
+    --min-labelled "${SHADOW_MIN_LABELLED:-200}" --max-accuracy-drop "${SHADOW_MAX_ACCURACY_DROP:-0.01}" >&2 \
+    || die "version $version fails its shadow report: it goes back (registered, never champion)"
+fi
 "$SENTIMENT" promote >&2
 # The version just gated, by number: the champion alias may move again meanwhile.
 "$SENTIMENT" export --model-uri "models:/$name/$version" --out "$out" >&2

@@ -37,7 +37,7 @@ TRACE = "data/traces/nasa_http_1995_per_minute.csv"
 
 CRDS_REPO = "https://raw.githubusercontent.com/datreeio/CRDs-catalog"
 EKSCTL_SCHEMA = (
-    "https://raw.githubusercontent.com/eksctl-io/eksctl/3780ded3d23db759b5e15bc41afeea8e93219f5f"
+    "https://raw.githubusercontent.com/eksctl-io/eksctl/009491b21c67635c70cc8bf3ecd266d39c63feda"
     "/pkg/apis/eksctl.io/v1alpha5/assets/schema.json"
 )
 EKSCTL_SHA256 = "a4ca67aa5d1dd8450af0512fa69206e6e308e6d3a4795b53a810c4a6fd3ff9bd"

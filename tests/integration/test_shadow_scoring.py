@@ -34,12 +34,15 @@ LABEL_EVERY = 3  # two reviews in three get their label back: the labelled part
 
 @pytest.fixture(scope="module")
 def weak_project(small_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_weak_project(small_project, tmp_path_factory.mktemp("weak-shadow"))
+
+
+def train_weak_project(small_project: Path, root: Path) -> Path:
     """A project whose model is trained like the champion on the first 60 reviews of its training
     split, and evaluated (reports/metrics.json), so the registry can register it."""
     from sentiment_mlops.config import Paths, load_params
     from sentiment_mlops.training import evaluate, train
 
-    root = tmp_path_factory.mktemp("weak-shadow")
     shutil.copy(small_project / "params.yaml", root / "params.yaml")
     shutil.copytree(small_project / "data", root / "data")
     train_path = root / "data" / "processed" / "train.parquet"

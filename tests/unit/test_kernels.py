@@ -52,6 +52,25 @@ def test_buckets_are_identical_to_the_reference(ngram_max: int, hash_bits: int) 
         assert _compiled_buckets(review, ngram_max, hash_bits) == want, repr(review)
 
 
+def test_the_benchmark_parts_give_the_reference_buckets() -> None:
+    """``hash_batch`` (bench-kernels' floor parts): every n-gram's bucket, or the distinct ones in
+    first-seen order as scoring finds them."""
+    module, _ = kernels.load()
+    reviews = EDGE_CASES + _fuzzed(200, seed=7)
+    buf, offsets = features.encode_batch(reviews)
+    out, per_doc = np.empty((len(buf) + len(reviews)) * 3, np.uint32), np.empty(len(reviews), np.int64)
+    for distinct in (False, True):
+        total = module.hash_batch(buf, offsets, 3, (1 << 20) - 1, out, per_doc, distinct)
+        assert total == per_doc.sum()
+        at = 0
+        for review, n in zip(reviews, per_doc.tolist(), strict=True):
+            want = text.ngram_buckets(review, 3, 20)
+            assert out[at : at + n].tolist() == (list(dict.fromkeys(want)) if distinct else want), repr(
+                review
+            )
+            at += n
+
+
 def test_token_hashes_and_spans_follow_the_reference() -> None:
     module, _ = kernels.load()
     for review in EDGE_CASES + _fuzzed(200):
@@ -110,11 +129,8 @@ def test_the_single_review_path_matches_the_reference(small_project: Path, refer
             assert fresh.table.layout == layout
             for d, review in enumerate(reviews):
                 logit, n_tokens, n_ngrams, n_unseen = fresh.score_one(review)
-                assert (n_tokens, n_ngrams, n_unseen) == (
-                    want.n_tokens[d],
-                    want.n_ngrams[d],
-                    want.n_unseen[d],
-                )
+                counts = (want.n_tokens[d], want.n_ngrams[d], want.n_unseen[d])
+                assert (n_tokens, n_ngrams, n_unseen) == counts
                 p = float(sigmoid(want.logits[d]))
                 assert abs(fresh.probability(logit, n_ngrams) - p) <= 1e-6, repr(review)
                 one = fresh.predict_one(review)

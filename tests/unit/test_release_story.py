@@ -123,3 +123,81 @@ def test_the_release_image_changes_only_the_card() -> None:
     copies = [line for line in release.splitlines() if line.startswith(("COPY", "ADD", "RUN"))]
     assert copies == ["COPY build/model/card.json /app/model/card.json"]
     assert Path(REPO_ROOT / "deploy" / "build-image.sh").read_text().count("bakes model") == 1
+
+
+# --- the promotion path: registered -> shadow -> canary -> champion, or back -------------------
+
+DEVELOPMENT = REPO_ROOT / "docs" / "development.md"
+RELEASE_MODEL = REPO_ROOT / "deploy" / "release-model.sh"
+STAGES = ("Registered", "Shadow", "Canary", "Champion")
+
+
+def _subcommands() -> set[str]:
+    """``group command`` for every command of a group (``shadow report``, ``feedback export``)."""
+    found = set()
+    for group in app.registered_groups:
+        for command in group.typer_instance.registered_commands:
+            found.add(f"{group.name} {command.name or command.callback.__name__}")
+    return found
+
+
+def _serve_options() -> set[str]:
+    import typer.main
+
+    command = typer.main.get_command(app)
+    serve = command.commands["serve"]  # type: ignore[attr-defined]
+    return {opt for param in serve.params for opt in param.opts}
+
+
+def promotion_problems(development: str, runbook: str, release_script: str) -> list[str]:
+    found = []
+    section = development.split("## How a model moves from challenger to champion", 1)[-1].split("\n## ", 1)[
+        0
+    ]
+    positions = [section.find(f"**{stage}.**") for stage in STAGES]
+    if -1 in positions or positions != sorted(positions):
+        found.append(f"development.md does not give the stages in order: {STAGES}")
+    for text, where in ((section, "development.md"), (runbook, "runbook.md")):
+        for group, sub in re.findall(r"sentiment (shadow|feedback) ([a-z-]+)", text):
+            if f"{group} {sub}" not in _subcommands():
+                found.append(f"{where}: `sentiment {group} {sub}` is not a command")
+        lines = re.findall(r"sentiment serve((?:\s+(?:--[a-z-]+|[^\s`-][^\s`]*))+)", text)
+        for option in {o for line in lines for o in re.findall(r"--[a-z-]+", line)}:
+            if option not in _serve_options():
+                found.append(f"{where}: `sentiment serve {option}` is not an option")
+        for command in re.findall(r"`sentiment ([a-z-]+)", text):
+            if command not in _commands():
+                found.append(f"{where}: `sentiment {command}` is not a command")
+        if "restore-champion" not in text or "rollout undo" not in text:
+            found.append(f"{where}: no rollback of model and alias together")
+        if "sentiment shadow report" not in text:
+            found.append(f"{where}: the shadow stage has no verdict (sentiment shadow report)")
+    calls = ('"$SENTIMENT" register', '"$SENTIMENT" shadow report', '"$SENTIMENT" promote')
+    steps = [release_script.find(call) for call in calls]
+    if -1 in steps or steps != sorted(steps):
+        found.append("release-model.sh does not check the shadow report between register and promote")
+    return found
+
+
+def test_the_promotion_path_is_one_story_of_commands_that_exist() -> None:
+    assert promotion_problems(DEVELOPMENT.read_text(), RUNBOOK.read_text(), RELEASE_MODEL.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda d, r, s: (d.replace("**Shadow.**", "**Mirror.**"), r, s),
+        lambda d, r, s: (d, r.replace("sentiment shadow report", "sentiment shadow verdict"), s),
+        lambda d, r, s: (d.replace("--shadow models:/", "--mirror models:/"), r, s),
+        lambda d, r, s: (d, r, s.replace('"$SENTIMENT" shadow report', "true")),
+    ],
+    ids=["stage-missing", "no-such-subcommand", "no-such-option", "release-skips-shadow"],
+)
+def test_a_broken_promotion_story_is_caught(break_it) -> None:
+    texts = break_it(DEVELOPMENT.read_text(), RUNBOOK.read_text(), RELEASE_MODEL.read_text())
+    assert promotion_problems(*texts) != []
+
+
+def test_cd_gives_the_release_script_the_shadow_log() -> None:
+    workflow = yaml.safe_load(CD.read_text())
+    assert "SHADOW_LOG" in workflow["jobs"]["promote"]["env"]

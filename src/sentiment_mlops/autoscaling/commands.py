@@ -73,8 +73,8 @@ def simulate(
     param: ParamOpt = None,
 ) -> None:
     """Replay TRACE through reactive, predictive and static-peak scaling; write summary.json, table, plot."""
+    from sentiment_mlops.autoscaling.experiment import run_simulation
     from sentiment_mlops.autoscaling.report import write_reports
-    from sentiment_mlops.autoscaling.simulator import run_simulation
 
     data, cfg = _load(trace, no_outages, param)
     if len(data.values) < cfg.min_history_minutes + cfg.horizon_minutes:
@@ -100,8 +100,8 @@ def backtest(
     param: ParamOpt = None,
 ) -> None:
     """Walk-forward forecast errors (sMAPE, MAPE) of Holt-Winters vs seasonal-naive and last-value."""
+    from sentiment_mlops.autoscaling.experiment import forecast_settings
     from sentiment_mlops.autoscaling.forecaster import forecast_errors, walk_forward
-    from sentiment_mlops.autoscaling.simulator import forecast_settings
 
     data, cfg = _load(trace, no_outages, param)
     results = {}
@@ -121,7 +121,7 @@ def scaler(
 ) -> None:
     """Serve KEDA's external scaler (gRPC, with grpc.health.v1) and its own /metrics."""
     from sentiment_mlops.autoscaling.config import load_autoscaling
-    from sentiment_mlops.autoscaling.scaler import serve
+    from sentiment_mlops.autoscaling.server import serve
 
     try:
         # params.yaml's autoscaling section (the image ships it, $SENTIMENT_HOME finds it); never

@@ -9,11 +9,8 @@ When Prometheus is unreachable, the history is short or the fit fails, the answe
 the observed rate (never zero: the last known positive rate, else one pod's target), with a
 warning log line and ``predictive_scaler_fallback_total{reason}``.
 
-Trigger metadata (all strings): ``serverAddress`` (Prometheus URL; ``$PROMETHEUS_URL`` if absent),
-``query`` (one series; default: the scoring work in single-review equivalents/s,
-:func:`.config.scoring_work_query`), ``step`` (seconds, default 60), ``horizon`` (minutes),
-``quantile``, ``targetPerPod`` (in the query's unit), ``historyDays``, ``refitMinutes``,
-``activationThreshold`` (default 0), ``streamIntervalSeconds`` (default 30).
+The trigger's metadata is validated by :mod:`.trigger`, the scaler's own metrics are
+:mod:`.scaler_metrics`, and :mod:`.server` runs it (gRPC with health, ``/metrics``, signals).
 """
 
 from __future__ import annotations
@@ -21,112 +18,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sentiment_mlops.autoscaling import forecaster as fc
-from sentiment_mlops.autoscaling.config import AutoscalingParams, scoring_work_query
+from sentiment_mlops.autoscaling.config import AutoscalingParams
 from sentiment_mlops.autoscaling.prometheus import PrometheusClient, PrometheusError
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2 as pb
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2_grpc as pb_grpc
-
-log = logging.getLogger(__name__)
-
-METRIC_NAME = "predicted_request_rate"
-SERVICE_NAME = "externalscaler.ExternalScaler"
-
-
-class TriggerMetadata(BaseModel):
-    """The ScaledObject trigger's ``metadata``, validated; unknown keys are an error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    server_address: str = Field(alias="serverAddress", min_length=1)
-    query: str = Field(min_length=1)
-    step: float = Field(60.0, gt=0, le=3600)
-    horizon: float = Field(gt=0, le=360)  # minutes
-    quantile: float = Field(gt=0.5, lt=1)
-    target_per_pod: float = Field(alias="targetPerPod", gt=0)
-    history_days: float = Field(alias="historyDays", gt=0, le=7.5)  # query_range: <= 11,000 points
-    refit_minutes: float = Field(alias="refitMinutes", gt=0)
-    activation_threshold: float = Field(0.0, alias="activationThreshold", ge=0)
-    stream_interval_seconds: float = Field(30.0, alias="streamIntervalSeconds", gt=0)
-
-
-# KEDA passes the trigger's whole metadata, including its own connection settings for the
-# external trigger; those are KEDA's business, not the forecaster's.
-KEDA_KEYS = frozenset(
-    {"scalerAddress", "caCert", "tlsCertFile", "tlsClientCert", "tlsClientKey", "unsafeSsl", "enableTLS"}
+from sentiment_mlops.autoscaling.scaler_metrics import ScalerMetrics
+from sentiment_mlops.autoscaling.trigger import (
+    METRIC_NAME,
+    BadMetadataError,
+    TriggerMetadata,
+    forecast_settings,
+    parse_metadata,
 )
 
-
-class BadMetadataError(ValueError):
-    """The trigger metadata is missing a key or holds a bad value."""
-
-
-def parse_metadata(raw: dict[str, str], cfg: AutoscalingParams) -> TriggerMetadata:
-    """Trigger metadata over defaults from the ``autoscaling`` parameters and ``$PROMETHEUS_URL``."""
-    merged: dict[str, Any] = {
-        "serverAddress": os.environ.get("PROMETHEUS_URL", ""),
-        "query": scoring_work_query(cfg),
-        "horizon": cfg.horizon_minutes,
-        "quantile": cfg.quantile,
-        "targetPerPod": cfg.predictive_target_rps_per_pod,
-        "historyDays": min(cfg.fit_window_days, 7.5),
-        "refitMinutes": cfg.refit_minutes,
-    }
-    merged.update({k: v for k, v in raw.items() if k not in KEDA_KEYS})
-    try:
-        return TriggerMetadata.model_validate(merged)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise BadMetadataError(f"bad trigger metadata: {problems}") from exc
-
-
-class ScalerMetrics:
-    """The scaler's own Prometheus metrics (names fixed by docs/metrics.md)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        labels = ["scaledobject", "namespace"]
-        self.forecast = Gauge(
-            "predictive_scaler_forecast_rps",
-            "Forecast request rate returned to KEDA",
-            labels,
-            registry=registry,
-        )
-        self.observed = Gauge(
-            "predictive_scaler_observed_rps", "Latest observed request rate", labels, registry=registry
-        )
-        self.fallback = Counter(
-            "predictive_scaler_fallback",
-            "Answers that fell back to the observed value",
-            ["reason"],
-            registry=registry,
-        )
-        self.fits = Counter("predictive_scaler_fits", "Model refits", ["outcome"], registry=registry)
-        self.fit_duration = Histogram(
-            "predictive_scaler_fit_duration_seconds",
-            "Time to fit the forecaster",
-            registry=registry,
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-        )
-        self.grpc_requests = Counter(
-            "predictive_scaler_grpc_requests", "gRPC calls from KEDA", ["method"], registry=registry
-        )
-        for reason in ("prometheus_unreachable", "short_history", "fit_failed"):
-            self.fallback.labels(reason=reason)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -151,6 +65,26 @@ class _Entry:
     last_used: float = 0.0  # monotonic time of the last call from KEDA, for eviction
     # One fit at a time per trigger: concurrent first calls wait for it instead of all fitting.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+
+def _fit_failure(exc: Exception) -> tuple[str, str]:
+    """Why a fit failed: the fallback reason and the ``predictive_scaler_fits`` outcome."""
+    if isinstance(exc, PrometheusError):
+        return "prometheus_unreachable", "prometheus_unreachable"
+    if isinstance(exc, fc.ShortHistoryError):
+        return "short_history", "short_history"
+    return "fit_failed", "failed"
+
+
+@contextlib.contextmanager
+def _bad_metadata_aborts(context: grpc.ServicerContext) -> Iterator[None]:
+    """Answer a call whose trigger metadata is bad with INVALID_ARGUMENT (KEDA logs the message)."""
+    try:
+        yield
+    except BadMetadataError as exc:
+        log.warning("%s", exc)
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        raise
 
 
 # A trigger KEDA has not asked about for this long belongs to a deleted (or changed) ScaledObject:
@@ -179,26 +113,8 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
 
     # --- model cache ---------------------------------------------------------------------
 
-    def _settings(self, meta: TriggerMetadata) -> fc.ForecastSettings:
-        per_min = 60.0 / meta.step
-        bucket = max(1, round(self.cfg.bucket_minutes * per_min))
-        season = round(self.cfg.season_minutes * per_min)
-        season -= season % bucket
-        return fc.ForecastSettings(
-            season=season,
-            bucket=bucket,
-            window=int(meta.history_days * 1440 * per_min),
-            min_history=int(self.cfg.min_history_days * 1440 * per_min),
-            level_window=max(1, round(self.cfg.level_window_minutes * per_min)),
-            quantile=meta.quantile,
-            ahead=math.ceil(2 * meta.refit_minutes * per_min),  # survives one missed refit
-        )
-
     def _entry(self, ref: pb.ScaledObjectRef) -> _Entry:
-        try:
-            meta = parse_metadata(dict(ref.scalerMetadata), self.cfg)
-        except BadMetadataError:
-            raise
+        meta = parse_metadata(dict(ref.scalerMetadata), self.cfg)  # BadMetadataError: the caller aborts
         key = (ref.namespace, ref.name, meta)
         with self._lock:
             entry = self._entries.get(key)
@@ -232,7 +148,7 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
 
     def _refit_locked(self, entry: _Entry) -> None:
         meta = entry.meta
-        settings = self._settings(meta)
+        settings = forecast_settings(meta, self.cfg)
         horizon = max(1, math.ceil(meta.horizon * 60 / meta.step))
         end = math.floor(time.time() / meta.step) * meta.step
         start = end - (settings.window - 1) * meta.step
@@ -247,20 +163,10 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
             series = np.zeros(round((end - first) / meta.step) + 1)
             series[np.round((ts - first) / meta.step).astype(int)] = values
             model = fc.fit(series, settings, horizon)
-        except PrometheusError as exc:
-            entry.failure = "prometheus_unreachable"
-            self.metrics.fits.labels(outcome="prometheus_unreachable").inc()
-            log.warning("refit of %s/%s skipped: %s", entry.namespace, entry.name, exc)
-            return
-        except fc.ShortHistoryError as exc:
-            entry.failure = "short_history"
-            self.metrics.fits.labels(outcome="short_history").inc()
-            log.warning("refit of %s/%s skipped, short history: %s", entry.namespace, entry.name, exc)
-            return
-        except Exception as exc:  # a numerical failure must not take the scaler down
-            entry.failure = "fit_failed"
-            self.metrics.fits.labels(outcome="failed").inc()
-            log.warning("refit of %s/%s failed: %r", entry.namespace, entry.name, exc)
+        except Exception as exc:  # a numerical failure must not take the scaler down either
+            entry.failure, outcome = _fit_failure(exc)
+            self.metrics.fits.labels(outcome=outcome).inc()
+            log.warning("refit of %s/%s not done (%s): %r", entry.namespace, entry.name, entry.failure, exc)
             return
         self.metrics.fit_duration.observe(time.perf_counter() - began)
         self.metrics.fits.labels(outcome="success").inc()
@@ -318,7 +224,7 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
             with entry.lock:
                 if entry.fit is None and entry.failure is None:
                     self._refit_locked(entry)
-        settings = self._settings(meta)
+        settings = forecast_settings(meta, self.cfg)
         now = math.floor(time.time() / meta.step) * meta.step
         client = PrometheusClient(meta.server_address, timeout=self.timeout)
         try:
@@ -350,10 +256,6 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
         self.metrics.forecast.labels(**labels).set(value)
         return value
 
-    def _abort_bad_metadata(self, context: grpc.ServicerContext, exc: BadMetadataError) -> None:
-        log.warning("%s", exc)
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-
     def _active(self, request: pb.ScaledObjectRef) -> bool:
         meta = self._entry(request).meta
         return self.forecast(request) > meta.activation_threshold
@@ -362,21 +264,15 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
 
     def IsActive(self, request: pb.ScaledObjectRef, context: grpc.ServicerContext) -> pb.IsActiveResponse:  # noqa: N802
         self.metrics.grpc_requests.labels(method="IsActive").inc()
-        try:
+        with _bad_metadata_aborts(context):
             return pb.IsActiveResponse(result=self._active(request))
-        except BadMetadataError as exc:
-            self._abort_bad_metadata(context, exc)
-            raise
 
     def StreamIsActive(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.ServicerContext
     ) -> Iterator[pb.IsActiveResponse]:
         self.metrics.grpc_requests.labels(method="StreamIsActive").inc()
-        try:
+        with _bad_metadata_aborts(context):
             interval = self._entry(request).meta.stream_interval_seconds
-        except BadMetadataError as exc:
-            self._abort_bad_metadata(context, exc)
-            raise
         while context.is_active() and not self.stopping.is_set():
             yield pb.IsActiveResponse(result=self._active(request))
             # Sleeps on an event: no spinning, and a shutdown wakes it at once.
@@ -386,11 +282,8 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
         self, request: pb.ScaledObjectRef, context: grpc.ServicerContext
     ) -> pb.GetMetricSpecResponse:
         self.metrics.grpc_requests.labels(method="GetMetricSpec").inc()
-        try:
+        with _bad_metadata_aborts(context):
             target = self._entry(request).meta.target_per_pod
-        except BadMetadataError as exc:
-            self._abort_bad_metadata(context, exc)
-            raise
         spec = pb.MetricSpec(metricName=METRIC_NAME, targetSize=math.ceil(target), targetSizeFloat=target)
         return pb.GetMetricSpecResponse(metricSpecs=[spec])
 
@@ -398,46 +291,9 @@ class PredictiveScaler(pb_grpc.ExternalScalerServicer):
         self, request: pb.GetMetricsRequest, context: grpc.ServicerContext
     ) -> pb.GetMetricsResponse:
         self.metrics.grpc_requests.labels(method="GetMetrics").inc()
-        try:
+        with _bad_metadata_aborts(context):
             value = self.forecast(request.scaledObjectRef)
-        except BadMetadataError as exc:
-            self._abort_bad_metadata(context, exc)
-            raise
         metric = pb.MetricValue(
             metricName=request.metricName or METRIC_NAME, metricValue=math.ceil(value), metricValueFloat=value
         )
         return pb.GetMetricsResponse(metricValues=[metric])
-
-
-def _schedule(scaler: PredictiveScaler, period: float) -> None:
-    while not scaler.stopping.wait(period):
-        scaler.refit_due()
-
-
-def serve(cfg: AutoscalingParams, host: str = "0.0.0.0", port: int = 6000, metrics_port: int = 9102) -> None:
-    """Serve gRPC (scaler + health) on ``port`` and ``/metrics`` on ``metrics_port`` until SIGTERM/SIGINT."""
-    registry = CollectorRegistry()
-    metrics = ScalerMetrics(registry)
-    start_http_server(metrics_port, addr=host, registry=registry)
-    scaler = PredictiveScaler(cfg, metrics)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    pb_grpc.add_ExternalScalerServicer_to_server(scaler, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    server.add_insecure_port(f"{host}:{port}")
-    server.start()
-    for service in ("", SERVICE_NAME):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    scheduler = threading.Thread(target=_schedule, args=(scaler, 30.0), name="refit", daemon=True)
-    scheduler.start()
-    log.info("predictive scaler: gRPC on %s:%d, /metrics on %s:%d", host, port, host, metrics_port)
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        health_servicer.enter_graceful_shutdown()
-        scaler.stopping.set()
-        server.stop(grace=5)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    server.wait_for_termination()

@@ -10,6 +10,15 @@ import typer
 from sentiment_mlops.stage import Engine, stage
 
 
+def _expected() -> tuple[type[BaseException], ...]:
+    """The failures predict expect, besides bad parameters."""
+    from sentiment_mlops.batch.files import PredictInputError
+    from sentiment_mlops.model.artifact import ModelError
+    from sentiment_mlops.registry.versions import RegistryError
+
+    return (ModelError, PredictInputError, RegistryError)
+
+
 def predict(
     text: Annotated[str | None, typer.Argument(help="One review to score.")] = None,
     input_file: Annotated[
@@ -42,7 +51,7 @@ def predict(
     if (text is None) == (input_file is None):
         typer.echo("error: predict: give either a TEXT argument or --input FILE", err=True)
         raise typer.Exit(2)
-    with stage("predict") as (paths, _params):
+    with stage("predict", _expected) as (paths, _params):
         model = registry.load_model(model_uri, paths)
         if text is not None:
             typer.echo(files.format_one(model, text))

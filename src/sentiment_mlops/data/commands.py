@@ -13,6 +13,13 @@ from sentiment_mlops.stage import stage
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 
 
+def _expected() -> tuple[type[BaseException], ...]:
+    """The failures the data stages expect, besides bad parameters."""
+    from sentiment_mlops.data.errors import DataError
+
+    return (DataError,)
+
+
 def fetch() -> None:
     """Put the verified IMDB archive where the ingest stage reads it (data/raw/aclImdb_v1.tar.gz).
 
@@ -21,7 +28,7 @@ def fetch() -> None:
     """
     from sentiment_mlops.data.fetch import fetch_archive
 
-    with stage("fetch") as (paths, params):
+    with stage("fetch", _expected) as (paths, params):
         dest = paths.raw / ARCHIVE_NAME
         archive = fetch_archive(paths, params).resolve()
         if archive != dest.resolve():
@@ -48,7 +55,7 @@ def ingest(
     """Fetch, verify and extract the IMDB archive into validated parquet (data/interim)."""
     from sentiment_mlops.data.ingest import ingest as run_ingest
 
-    with stage("ingest") as (paths, params):
+    with stage("ingest", _expected) as (paths, params):
         outputs = run_ingest(paths, params, source=source, sha256=sha256, sample=sample)
         typer.echo(" ".join(str(p) for p in outputs.values()))
 
@@ -57,7 +64,7 @@ def split() -> None:
     """Carve the stratified validation split out of train (data/processed)."""
     from sentiment_mlops.data.splits import split as run_split
 
-    with stage("split") as (paths, params):
+    with stage("split", _expected) as (paths, params):
         run_split(paths, params)
 
 
@@ -68,9 +75,7 @@ feedback_app = typer.Typer(help="Production feedback: join the prediction log wi
 def feedback_export(
     log_url: Annotated[
         str,
-        typer.Option(
-            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
-        ),
+        typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
     ] = "prediction-log",
     out: Annotated[Path | None, typer.Option(help="Default: data/labelled/feedback.parquet.")] = None,
     window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
@@ -81,7 +86,7 @@ def feedback_export(
     from sentiment_mlops.data.splits import read_split
     from sentiment_mlops.files import atomic_write_json
 
-    with stage("feedback export") as (paths, params):
+    with stage("feedback export", _expected) as (paths, params):
         # Leakage guard: nothing that judges a model (test, validation) may train it.
         evaluation = [*read_split(paths, "test")["text"], *read_split(paths, "validation")["text"]]
         counts = feedback.export(

@@ -92,7 +92,11 @@ def join(
     labels = latest_labels(feedback, stats)
     # A shadow's rows share the served prediction's id (serving/shadow.py); training and the
     # production window take what was served.
-    served = predictions[predictions["role"].fillna("champion") != "shadow"]
+    # Logs written before the role column existed hold served rows only.
+    if "role" in predictions:
+        served = predictions[predictions["role"].fillna("champion") != "shadow"]
+    else:
+        served = predictions
     preds = served.drop_duplicates("id", keep="first")
     joined = labels.merge(preds[["id", "ts", "text", "probability", "model_version"]], on="id", how="left")
     known = joined["ts"].notna()

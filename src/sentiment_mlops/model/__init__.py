@@ -1,1 +1,1 @@
-"""The model: tokenizer, compiled kernels (and their ahead-of-time build), featuriser, artifact."""
+"""The model: tokenizer, the compiled scoring kernels (a C extension), featuriser, artifact."""

@@ -3,14 +3,15 @@
  * They apply exactly the rules of sentiment_mlops/model/tokenizer.py (the pure-Python reference);
  * the tests hold the two to identical buckets and to probabilities within 1e-6. The Python side
  * (kernels.py) allocates every output array and passes it in through the buffer protocol, so this
- * module needs no NumPy headers. Scoring releases the GIL and, for a large batch, spreads the
- * reviews over threads.
+ * module needs no NumPy headers. Batch scoring releases the GIL and, for a large batch, spreads the
+ * reviews over threads. A Scorer object holds one model's table for single reviews: score_one(text)
+ * parses no buffers and returns Python scalars.
  *
  * Weights are read from the dense float32 array (one branch-free load per bucket), or from a compact
  * open-addressing table of the non-zero buckets (one 64-bit slot: bucket in the high half, the
- * float32 weight's bits in the low half; a quarter of the dense array's size), whose reads can be
- * prefetched while a review's n-grams are still being folded. Which is faster depends on the
- * node's last-level cache: bench/bench_kernels.py measures both.
+ * float32 weight's bits in the low half; a quarter of the dense array's size). Either's reads are
+ * prefetched as a review's distinct n-grams are found, and summed after. Which layout is faster
+ * depends on the node's last-level cache: bench/bench_kernels.py measures both.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +33,8 @@
 /* Below this many bytes a batch is scored on the calling thread: starting threads costs more. */
 #define PARALLEL_MIN_BYTES (64 * 1024)
 #define BLOCK_DOCS 32
+/* A review's set of distinct buckets has at least this many slots per n-gram: few collisions. */
+#define SET_SPARSITY 4
 
 static uint64_t ellipsis_hash;      /* FNV-1a of "..." */
 
@@ -162,7 +165,7 @@ static int scratch_reserve(Scratch *w, Py_ssize_t n_bytes, int ngram_max) {
     if (n_bytes <= w->cap_bytes && w->tokens) return 0;
     Py_ssize_t cap = n_bytes < 256 ? 256 : n_bytes;
     Py_ssize_t n_grams = (cap + 1) * ngram_max, set = 16;
-    while (set < 2 * n_grams) set *= 2;
+    while (set < SET_SPARSITY * n_grams) set *= 2;
     scratch_free(w);
     w->tokens = malloc((cap + 1) * sizeof *w->tokens);
     w->buckets = malloc(n_grams * sizeof *w->buckets);
@@ -268,7 +271,7 @@ static ScoreScratch *score_scratch(Py_ssize_t n_bytes, int ngram_max) {
         if (!w || pthread_setspecific(scratch_key, w) != 0) { free(w); return NULL; }
     }
     Py_ssize_t cap = n_bytes < 4096 ? 4096 : n_bytes, set = 16;
-    while (set < 2 * (cap + 1) * ngram_max) set *= 2;
+    while (set < SET_SPARSITY * (cap + 1) * ngram_max) set *= 2;
     free(w->tokens); free(w->keys); free(w->set);
     w->tokens = malloc((cap + 1) * sizeof *w->tokens);
     w->keys = malloc((cap + 1) * ngram_max * sizeof *w->keys);
@@ -296,36 +299,46 @@ typedef struct {
     int64_t n_tokens, n_ngrams, n_unseen;
 } DocScore;
 
-/* One document in one pass over its n-grams: fold each into its bucket, keep it if the set has not
- * seen it, and prefetch its weight and seen bit; then sum the distinct buckets' weights, which by
- * then are on their way from memory (many reads in flight instead of one after another). */
+/* The distinct buckets of a document's tokens, first-seen order, in one pass over its n-grams:
+ * fold each into its bucket and keep it if the set (SET_SPARSITY slots per n-gram) has not seen
+ * it; with a table, prefetch the weight and seen bit of each kept bucket. Returns how many. */
+static Py_ssize_t distinct_ngrams(const uint64_t *tokens, Py_ssize_t n_tok, int ngram_max, uint64_t mask,
+                                  uint32_t *set, uint32_t *keys, const Table *t) {
+    uint64_t size = 16;
+    while ((Py_ssize_t)size < SET_SPARSITY * n_tok * ngram_max) size *= 2;
+    const uint64_t smask = size - 1;
+    const int prefetch = t && t->prefetch;
+    memset(set, 0xFF, size * sizeof *set);
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n_tok; i++) {
+        for (int k = 1; k <= ngram_max && i + k <= n_tok; k++) {
+            uint32_t b = ngram_bucket(tokens + i, k, mask);
+            uint64_t s = b & smask; /* buckets are hash bits already */
+            uint32_t key;
+            while ((key = set[s]) != EMPTY_KEY && key != b) s = (s + 1) & smask;
+            /* Branch-free from here: whether an n-gram is new is a coin toss to the predictor. */
+            set[s] = b;
+            keys[m] = b;
+            m += key == EMPTY_KEY;
+            if (prefetch) {
+                __builtin_prefetch(t->dense ? (const void *)(t->dense + b) : (const void *)(t->slots + (b & t->slot_mask)), 0, 3);
+                __builtin_prefetch(t->seen + (b >> 3), 0, 3);
+            }
+        }
+    }
+    return m;
+}
+
+/* One document: its distinct buckets (their reads prefetched as they are found), then the sum of
+ * their weights, which by then are on their way from memory (many reads in flight, not one after
+ * another). */
 static int score_doc(const unsigned char *doc, Py_ssize_t len, int ngram_max, uint64_t mask, const Table *t,
                      double bias, DocScore *out) {
     ScoreScratch *w = score_scratch(len, ngram_max);
     if (!w) return -1;
     Py_ssize_t n_tok = tokenize(doc, len, w->tokens, NULL);
-    uint64_t size = 16;
-    while ((Py_ssize_t)size < 2 * n_tok * ngram_max) size *= 2;
-    const uint64_t smask = size - 1;
-    uint32_t *set = w->set, *keys = w->keys;
-    memset(set, 0xFF, size * sizeof *set);
-    Py_ssize_t m = 0;
-    for (Py_ssize_t i = 0; i < n_tok; i++) {
-        for (int k = 1; k <= ngram_max && i + k <= n_tok; k++) {
-            uint32_t b = ngram_bucket(w->tokens + i, k, mask);
-            uint64_t s = b & smask; /* buckets are hash bits already */
-            uint32_t key;
-            while ((key = set[s]) != EMPTY_KEY && key != b) s = (s + 1) & smask;
-            if (key == EMPTY_KEY) {
-                set[s] = b;
-                keys[m++] = b;
-                if (t->prefetch) {
-                    __builtin_prefetch(t->dense ? (const void *)(t->dense + b) : (const void *)(t->slots + (b & t->slot_mask)), 0, 3);
-                    __builtin_prefetch(t->seen + (b >> 3), 0, 3);
-                }
-            }
-        }
-    }
+    uint32_t *keys = w->keys;
+    Py_ssize_t m = distinct_ngrams(w->tokens, n_tok, ngram_max, mask, w->set, keys, t);
     double total = bias;
     int64_t unseen = 0;
     const uint8_t *seen = t->seen;
@@ -870,14 +883,16 @@ done:
 /* The floor's parts, for bench/bench_kernels.py: each part of score alone over a whole batch. */
 
 static const char hash_batch_doc[] =
-    "hash_batch(buf, offsets, ngram_max, mask, buckets, per_doc) -> n\n\nTokenise and hash only: every"
-    " n-gram bucket of every document (uint32, document order) and how many each has (int64).";
+    "hash_batch(buf, offsets, ngram_max, mask, buckets, per_doc, distinct) -> n\n\nTokenise and hash only:"
+    " every n-gram bucket of every document (uint32, document order) and how many each has (int64);"
+    " with distinct, each document's distinct buckets as scoring finds them (no table reads).";
 
 static PyObject *hash_batch(PyObject *self, PyObject *args) {
     Py_buffer buf = {0}, offsets = {0}, out = {0}, per_doc = {0};
-    int ngram_max;
+    int ngram_max, dedup;
     unsigned long long mask;
-    if (!PyArg_ParseTuple(args, "y*y*iKw*w*", &buf, &offsets, &ngram_max, &mask, &out, &per_doc)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*y*iKw*w*p", &buf, &offsets, &ngram_max, &mask, &out, &per_doc, &dedup))
+        return NULL;
     PyObject *result = NULL;
     Scratch w = {0};
     const int64_t *off = offsets.buf;
@@ -892,7 +907,9 @@ static PyObject *hash_batch(PyObject *self, PyObject *args) {
         Py_ssize_t len = (Py_ssize_t)(off[d + 1] - off[d]);
         if (scratch_reserve(&w, len, ngram_max) < 0 || total + (len + 1) * ngram_max > cap) { failed = 1; break; }
         Py_ssize_t n_tok = tokenize((const unsigned char *)buf.buf + off[d], len, w.tokens, NULL);
-        Py_ssize_t m = fold_ngrams(w.tokens, n_tok, ngram_max, mask, (uint32_t *)out.buf + total, NULL);
+        uint32_t *at = (uint32_t *)out.buf + total;
+        Py_ssize_t m = dedup ? distinct_ngrams(w.tokens, n_tok, ngram_max, mask, w.set, at, NULL)
+                             : fold_ngrams(w.tokens, n_tok, ngram_max, mask, at, NULL);
         ((int64_t *)per_doc.buf)[d] = m;
         total += m;
     }

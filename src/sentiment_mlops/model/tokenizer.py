@@ -1,7 +1,7 @@
 """Text normalisation, tokenisation and n-gram hashing: the reference implementation.
 
 Training and serving both go through these rules; ``features.py`` runs the same rules,
-compiled with numba, on the hot path, and the tests hold the two to identical output.
+compiled in the C kernels (``_kernels.c``), on the hot path, and the tests hold the two to identical output.
 
 The rules work on UTF-8 bytes so that both implementations agree exactly:
 

@@ -11,11 +11,19 @@ from sentiment_mlops.config import DEFAULT_MODEL_URI
 from sentiment_mlops.stage import stage
 
 
+def _expected() -> tuple[type[BaseException], ...]:
+    """The failures the registry's verbs expect, besides bad parameters."""
+    from sentiment_mlops.model.artifact import ModelError
+    from sentiment_mlops.registry.versions import GateFailedError, RegistryError
+
+    return (ModelError, RegistryError, GateFailedError)
+
+
 def register() -> None:
     """Register the trained model in MLflow as a new version with alias 'challenger'."""
     from sentiment_mlops.registry import versions as registry
 
-    with stage("register") as (paths, params):
+    with stage("register", _expected) as (paths, params):
         version = registry.register(paths, params)
         typer.echo(f"registered {params.registry.model_name} version {version} as {registry.CHALLENGER}")
 
@@ -24,7 +32,7 @@ def promote() -> None:
     """Move alias 'champion' to the challenger if it passes the quality gate (else exit 2)."""
     from sentiment_mlops.registry import versions as registry
 
-    with stage("promote") as (paths, params):
+    with stage("promote", _expected) as (paths, params):
         decision = registry.promote(paths, params)
         typer.echo(decision.explain())
 
@@ -37,7 +45,7 @@ def restore_champion(
     """Point alias 'champion' back to VERSION after rolling the deployment back (no gate)."""
     from sentiment_mlops.registry import versions as registry
 
-    with stage("restore-champion") as (paths, params):
+    with stage("restore-champion", _expected) as (paths, params):
         registry.restore_champion(paths, params, version)
         target = f"version {version}" if version else "none (alias removed)"
         typer.echo(f"{params.registry.model_name}: champion -> {target}")
@@ -50,5 +58,5 @@ def export(
     """Export a registered model as a plain directory the service loads without MLflow."""
     from sentiment_mlops.registry import versions as registry
 
-    with stage("export") as (paths, params):
+    with stage("export", _expected) as (paths, params):
         typer.echo(str(registry.export(paths, params, model_uri, out)))

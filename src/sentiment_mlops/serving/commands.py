@@ -92,11 +92,12 @@ shadow_app = typer.Typer(help="Shadow scoring: how the challenger would have ans
 def shadow_report(
     log_url: Annotated[
         str,
-        typer.Option(
-            "--log", help="Prediction log folder or fsspec URL (s3://...).", envvar="SENTIMENT_PREDICTION_LOG"
-        ),
+        typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
     ] = "prediction-log",
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
+    shadow_version: Annotated[
+        str | None, typer.Option(help="Only the reviews this shadow version scored (default: all).")
+    ] = None,
     min_agreement: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Gate: the shadow agrees at least this often.")
     ] = None,
@@ -113,7 +114,7 @@ def shadow_report(
     from sentiment_mlops.serving import shadow_report as shadow_mod
 
     try:
-        summary = shadow_mod.report(log_url)
+        summary = shadow_mod.report(log_url, shadow_version)
     except DataError as exc:
         typer.echo(f"error: shadow report: {exc}", err=True)
         raise typer.Exit(2) from exc

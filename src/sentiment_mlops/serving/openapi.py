@@ -29,6 +29,7 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 LIMIT_KEYWORD = {"string": "maxLength", "array": "maxItems"}
 NOT_READY = "No model is loaded (the process is starting or the model failed to load)."
 UNKNOWN_MODEL = "Unknown model name or version."
+WRONG_SHAPE = "Valid JSON of the wrong shape"
 
 Answer = type[BaseModel] | dict[str, Any]  # a model (JSON), or the content map of another media type
 
@@ -46,13 +47,24 @@ class Operation:
     description: str | None = None
 
 
+def _json_errors(
+    too_large: str, wrong_shape: str, wrong_type: str = "Content-Type is not application/json."
+) -> dict[int, tuple[Answer, str]]:
+    """What a route with a JSON body answers to a body it cannot take (one request path for all)."""
+    return {
+        400: (s.ErrorBody, "The body is not valid JSON (syntax, encoding or nesting depth)."),
+        413: (s.ErrorBody, too_large),
+        415: (s.ErrorBody, wrong_type),
+        422: (s.ErrorBody, wrong_shape),
+    }
+
+
 def _operations(limits: Limits) -> list[Operation]:
     too_large = (
         f"Body larger than {limits.max_body_bytes} bytes, more than {limits.max_texts} texts, "
         f"or a text longer than {limits.max_chars} characters; with explain, more than "
         f"{limits.max_explain_texts} texts or a text longer than {limits.max_explain_chars} characters."
     )
-    not_json = "The body is not valid JSON (syntax, encoding or nesting depth)."
     ops = [
         Operation(
             "post",
@@ -60,12 +72,8 @@ def _operations(limits: Limits) -> list[Operation]:
             "Sentiment of one review or a batch",
             {
                 200: (s.PredictResponse, "One prediction per text, in order."),
-                400: (s.ErrorBody, not_json),
-                413: (s.ErrorBody, too_large),
-                415: (s.ErrorBody, "Content-Type is not application/json."),
-                422: (
-                    s.ErrorBody,
-                    "Valid JSON of the wrong shape: missing or extra fields, wrong types, blank text.",
+                **_json_errors(
+                    too_large, f"{WRONG_SHAPE}: missing or extra fields, wrong types, blank text."
                 ),
                 503: (s.ErrorBody, NOT_READY),
             },
@@ -80,10 +88,10 @@ def _operations(limits: Limits) -> list[Operation]:
                     FeedbackResponse,
                     "Accepted and logged; unknown or repeated ids too (the join happens offline).",
                 ),
-                400: (s.ErrorBody, not_json),
-                413: (s.ErrorBody, f"Body larger than {limits.max_body_bytes} bytes."),
-                415: (s.ErrorBody, "Content-Type is not application/json."),
-                422: (s.ErrorBody, "Valid JSON of the wrong shape: missing or extra fields, unknown label."),
+                **_json_errors(
+                    f"Body larger than {limits.max_body_bytes} bytes.",
+                    f"{WRONG_SHAPE}: missing or extra fields, unknown label.",
+                ),
             },
             body=FeedbackRequest,
         ),
@@ -160,12 +168,10 @@ def _operations(limits: Limits) -> list[Operation]:
                         s.InferResponse,
                         "Outputs 'label' (BYTES), 'probability' (FP32), 'id' (BYTES), shape [n].",
                     ),
-                    400: (s.ErrorBody, not_json),
-                    413: (s.ErrorBody, too_large),
-                    415: (s.ErrorBody, "Content-Type is neither application/json nor absent."),
-                    422: (
-                        s.ErrorBody,
+                    **_json_errors(
+                        too_large,
                         "Not a valid v2 request for this model (names, datatype, shape, data).",
+                        "Content-Type is neither application/json nor absent.",
                     ),
                     **missing,
                 },

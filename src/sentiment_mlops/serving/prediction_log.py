@@ -238,18 +238,8 @@ class PredictionLog:
     ) -> bool:
         """Queue one scored batch (never blocks; ``False`` if it was dropped). The lists are kept,
         not copied: the caller must not change them afterwards."""
-        entry = (
-            ids,
-            texts,
-            probabilities,
-            n_tokens,
-            unseen_share,
-            model_name,
-            model_version,
-            route,
-            role,
-            time.time(),
-        )
+        batch = (ids, texts, probabilities, n_tokens, unseen_share)
+        entry: Entry = (*batch, model_name, model_version, route, role, time.time())
         return self.predictions.offer(entry, len(ids))
 
     def log_feedback(self, ids: list[str], labels: list[str]) -> bool:

@@ -90,8 +90,15 @@ class Shadow:
             return
         model, info, answers = current
         try:
-            scores = model.score(texts)
-            shadow_p: list[float] = model.probabilities(scores).tolist()
+            if len(texts) == 1:  # as the champion: one kernel call returning scalars
+                logit, n_tok, n_gram, n_new = model.score_one(texts[0])
+                shadow_p = [model.probability(logit, n_gram)]
+                n_tokens, n_ngrams, n_unseen = [n_tok], [n_gram], [n_new]
+            else:
+                scores = model.score(texts)
+                shadow_p = model.probabilities(scores).tolist()
+                n_tokens, n_ngrams = scores.n_tokens.tolist(), scores.n_ngrams.tolist()
+                n_unseen = scores.n_unseen.tolist()
             agree = champion_pos = shadow_pos = 0
             remembered = self._answers
             with self._lock:
@@ -111,9 +118,7 @@ class Shadow:
             m.count_predictions(SHADOW, answers[0][1], shadow_pos, n - shadow_pos)
             plog = self.prediction_log
             if plog is not None:
-                ngrams = scores.n_ngrams.tolist()
-                unseen = [u / g if g else 0.0 for u, g in zip(scores.n_unseen.tolist(), ngrams, strict=True)]
-                n_tokens = scores.n_tokens.tolist()
+                unseen = [u / g if g else 0.0 for u, g in zip(n_unseen, n_ngrams, strict=True)]
                 plog.log_predictions(
                     ids, texts, shadow_p, n_tokens, unseen, info.name, info.version, route, SHADOW
                 )

@@ -42,11 +42,17 @@ def _versions(column: pd.Series) -> list[str]:
     return sorted({str(v) for v in column.dropna()})
 
 
-def summarise(predictions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, Any]:
-    """Agreement and positive share over all pairs; accuracy per model over the labelled pairs."""
+def summarise(
+    predictions: pd.DataFrame, feedback: pd.DataFrame, shadow_version: str | None = None
+) -> dict[str, Any]:
+    """Agreement and positive share over all pairs; accuracy per model over the labelled pairs.
+    ``shadow_version``: only the pairs that shadow version scored (one challenger's report)."""
     pairs = pairs_of(predictions)
+    if shadow_version is not None:
+        pairs = pairs[pairs["model_version_shadow"].astype(str) == shadow_version]
     if pairs.empty:
-        raise DataError("the prediction log holds no review scored by both a champion and a shadow")
+        which = f" with shadow version {shadow_version}" if shadow_version is not None else ""
+        raise DataError(f"the prediction log holds no review scored by both a champion and a shadow{which}")
     agree = pairs["label_champion"] == pairs["label_shadow"]
     report: dict[str, Any] = {
         "pairs": len(pairs),
@@ -83,9 +89,9 @@ def summarise(predictions: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, An
     return report
 
 
-def report(log_url: str) -> dict[str, Any]:
-    """The summary of the prediction log under ``log_url`` (a folder or an fsspec URL)."""
-    summary = summarise(read_log(log_url, PREDICTIONS), read_log(log_url, FEEDBACK))
+def report(log_url: str, shadow_version: str | None = None) -> dict[str, Any]:
+    """The summary of the prediction log under ``log_url`` (a folder or an ``s3://`` URL)."""
+    summary = summarise(read_log(log_url, PREDICTIONS), read_log(log_url, FEEDBACK), shadow_version)
     return {"log": log_url, **summary}
 
 

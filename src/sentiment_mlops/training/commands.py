@@ -10,6 +10,15 @@ import typer
 from sentiment_mlops.stage import Engine, stage
 
 
+def _expected() -> tuple[type[BaseException], ...]:
+    """The failures the training stages and compare expect, besides bad parameters."""
+    from sentiment_mlops.data.errors import DataError
+    from sentiment_mlops.model.artifact import ModelError
+    from sentiment_mlops.registry.versions import RegistryError
+
+    return (DataError, ModelError, RegistryError)
+
+
 def train(
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     engine: Annotated[
@@ -19,7 +28,7 @@ def train(
     """Choose hyper-parameters on validation, refit on train, save models/model, log to MLflow."""
     from sentiment_mlops.training import train as train_stage
 
-    with stage("train") as (paths, params):
+    with stage("train", _expected) as (paths, params):
         train_stage.run(paths, params, track=track, engine=engine.value)
 
 
@@ -29,7 +38,7 @@ def evaluate(
     """Score the test split; write reports/metrics.json, plots and figures."""
     from sentiment_mlops.training import evaluate as evaluate_stage
 
-    with stage("evaluate") as (paths, params):
+    with stage("evaluate", _expected) as (paths, params):
         metrics = evaluate_stage.run(paths, params, track=track)
         typer.echo(f"accuracy {metrics['accuracy']:.4f}  roc_auc {metrics['roc_auc']:.4f}")
 
@@ -44,7 +53,7 @@ def compare(
     from sentiment_mlops.registry import versions as registry
     from sentiment_mlops.training import compare as compare_mod
 
-    with stage("compare") as (paths, params):
+    with stage("compare", _expected) as (paths, params):
         try:
             champ = registry.load_model(champion or f"models:/{params.registry.model_name}@champion", paths)
             report = compare_mod.run(paths, champ, registry.load_model(challenger, paths), window)

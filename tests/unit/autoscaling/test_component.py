@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sentiment_mlops.autoscaling.config import AutoscalingParams
-from sentiment_mlops.autoscaling.scaler import parse_metadata
+from sentiment_mlops.autoscaling.trigger import parse_metadata
 from tests.unit.test_manifests import (
     K8S,
     _one,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from sentiment_mlops.autoscaling import scaler as scaler_mod
+from sentiment_mlops.autoscaling import server
 from sentiment_mlops.autoscaling.commands import app
 from sentiment_mlops.autoscaling.config import AutoscalingParams
 from tests.conftest import REPO_ROOT
@@ -26,7 +26,7 @@ DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile.scaler"
 def served(monkeypatch: pytest.MonkeyPatch) -> list[AutoscalingParams]:
     """The parameters ``sentiment autoscale scaler`` would serve with (the server is not started)."""
     calls: list[AutoscalingParams] = []
-    monkeypatch.setattr(scaler_mod, "serve", lambda cfg, **_kw: calls.append(cfg))
+    monkeypatch.setattr(server, "serve", lambda cfg, **_kw: calls.append(cfg))
     return calls
 
 

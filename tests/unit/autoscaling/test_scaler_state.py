@@ -19,6 +19,7 @@ from sentiment_mlops.autoscaling import scaler as scaler_mod
 from sentiment_mlops.autoscaling.config import AutoscalingParams
 from sentiment_mlops.autoscaling.forecaster import Forecast
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2 as pb
+from sentiment_mlops.autoscaling.scaler_metrics import ScalerMetrics
 
 STEP = 60.0
 META = {
@@ -81,7 +82,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 def _scaler(**kwargs) -> tuple[scaler_mod.PredictiveScaler, CollectorRegistry]:
     registry = CollectorRegistry()
     return scaler_mod.PredictiveScaler(
-        AutoscalingParams.model_validate({}), scaler_mod.ScalerMetrics(registry), **kwargs
+        AutoscalingParams.model_validate({}), ScalerMetrics(registry), **kwargs
     ), registry
 
 

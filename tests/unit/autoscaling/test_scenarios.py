@@ -18,18 +18,7 @@ from sentiment_mlops.autoscaling.config import (
 )
 from sentiment_mlops.autoscaling.simulator import run_hpa, scale_demand
 from sentiment_mlops.workspace import monitoring as mon
-
-TARGET = 280.0
-
-
-def params(**overrides: object) -> AutoscalingParams:
-    base = {"pod_capacity_rps": 400, "target_utilisation": 0.7, "min_replicas": 2, "max_replicas": 20}
-    return AutoscalingParams.model_validate({**base, **overrides})
-
-
-def per_minute(replicas: np.ndarray) -> np.ndarray:
-    return replicas.reshape(-1, 4)[:, -1]
-
+from tests.unit.autoscaling.sizing import TARGET, params, per_minute
 
 # --- the demand does not move with the target ------------------------------------------------
 
@@ -158,7 +147,7 @@ def test_every_query_scales_on_the_scoring_work(repo_root: Path) -> None:
     for name, query in files.items():
         text = (k8s / name).read_text()
         assert f"query: {query}\n" in text, name
-    from sentiment_mlops.autoscaling.scaler import parse_metadata
+    from sentiment_mlops.autoscaling.trigger import parse_metadata
 
     meta = parse_metadata({"serverAddress": "http://127.0.0.1:9", "targetPerPod": "1"}, cfg)
     assert meta.query == scoring_work_query(cfg)

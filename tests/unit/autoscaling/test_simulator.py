@@ -8,20 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentiment_mlops.autoscaling.config import AutoscalingParams
 from sentiment_mlops.autoscaling.simulator import run_hpa, scale_demand, simulate_policies
 from sentiment_mlops.autoscaling.trace import read_trace
-
-TARGET = 280.0
-
-
-def params(**overrides: object) -> AutoscalingParams:
-    base = {"pod_capacity_rps": 400, "target_utilisation": 0.7, "min_replicas": 2, "max_replicas": 20}
-    return AutoscalingParams.model_validate({**base, **overrides})
-
-
-def per_minute(replicas: np.ndarray) -> np.ndarray:
-    return replicas.reshape(-1, 4)[:, -1]
+from tests.unit.autoscaling.sizing import TARGET, params, per_minute
 
 
 @pytest.fixture(scope="module")

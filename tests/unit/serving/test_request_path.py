@@ -104,6 +104,7 @@ def test_a_bug_is_the_same_500_on_every_scoring_route(
         raise RuntimeError("secret detail")
 
     monkeypatch.setattr(model, "score", broken)
+    monkeypatch.setattr(model, "score_one", broken)  # the single-review path
     v1, v2 = json.dumps({"text": "fine"}).encode(), json.dumps(_infer("fine")).encode()
     responses = [
         _send(client, path, body, JSON, chunked)

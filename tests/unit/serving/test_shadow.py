@@ -79,7 +79,8 @@ def test_shadow_rows_join_the_champion_rows_by_id_and_agreement_is_counted(
     shadow_dir = _opposite(model, tmp_path / "shadow", "7")
     app = _app(model, shadow_dir, tmp_path / "log")
     client = app.test_client()
-    preds = client.post("/v1/predict", json={"texts": [POSITIVE, NEGATIVE, "ok"]}).get_json()["predictions"]
+    preds = client.post("/v1/predict", json={"texts": [POSITIVE, NEGATIVE]}).get_json()["predictions"]
+    preds += client.post("/v1/predict", json={"text": "ok"}).get_json()["predictions"]  # one review
     model_state(app).prediction_log.close()  # type: ignore[union-attr]
     rows = read_log(str(tmp_path / "log"), PREDICTIONS)
     champion, shadow = rows[rows["role"] == "champion"], rows[rows["role"] == "shadow"]
@@ -136,20 +137,22 @@ def test_a_shadow_that_fails_to_score_never_changes_the_answer(
     assert isinstance(shadow, Shadow)
     broken, _, _ = shadow._current  # type: ignore[misc]
 
-    def fail(texts: list[str]) -> None:
+    def fail(*texts: object) -> None:
         raise RuntimeError("the shadow's kernels broke")
 
     monkeypatch.setattr(broken, "score", fail)
+    monkeypatch.setattr(broken, "score_one", fail)  # the one-review path
     client = app.test_client()
     plain = _app(model, None).test_client()
     for path, kwargs in [
         ("/v1/predict", {"json": {"text": POSITIVE}}),
+        ("/v1/predict", {"json": {"texts": [POSITIVE, NEGATIVE]}}),
         ("/predict", {"data": {"text": NEGATIVE}}),
     ]:
         a = client.post(path, headers=HEADERS, **kwargs)
         b = plain.post(path, headers=HEADERS, **kwargs)
         assert a.status_code == 200 and a.get_data() == b.get_data()
-    assert _metric(client, 'model_shadow_errors_total{stage="score"}') == 2.0
+    assert _metric(client, 'model_shadow_errors_total{stage="score"}') == 3.0
 
 
 def test_sighup_reloads_the_shadow_too(model: SentimentModel, tmp_path: Path) -> None:

@@ -1,0 +1,151 @@
+"""The promotion path of docs/development.md, as far as this machine runs it: a local MLflow
+store, the real CLI, a real gunicorn serving ``models:/sentiment@champion`` with
+``--shadow models:/sentiment@challenger``, under load.
+
+registered -> shadow -> (canary: tests/integration/test_canary_analysis.py) -> champion, or back:
+
+1. v1 registered and promoted: the champion.
+2. v2, trained on 60 reviews, registered: it shadows, and ``sentiment shadow report`` fails it
+   (exit 2): it goes back, never champion.
+3. v3, as good as v1, registered: SIGHUP makes it the shadow; the report passes it.
+4. ``sentiment promote`` moves ``champion`` to v3; SIGHUP swaps the served model under load
+   without a failed request.
+5. Rollback: ``sentiment restore-champion 1`` and SIGHUP: v1 serves again, alias and model together.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from tests.integration.serving_server import ApiServer
+from tests.integration.test_serving_resilience import Load, _wait_for
+from tests.integration.test_shadow_scoring import replay, train_weak_project
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def weak_project(small_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_weak_project(small_project, tmp_path_factory.mktemp("weak-promotion"))
+
+
+def _project(small_project: Path, root: Path) -> Path:
+    """The small project with a registry floor its 2,000-review model clears."""
+    params = yaml.safe_load((small_project / "params.yaml").read_text())
+    params["registry"]["min_accuracy"] = 0.6
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copytree(small_project / "data", root / "data")
+    return root
+
+
+def _use_model(root: Path, project: Path) -> None:
+    """Put ``project``'s trained model and its evaluation where ``sentiment register`` reads them."""
+    shutil.rmtree(root / "models", ignore_errors=True)
+    shutil.copytree(project / "models" / "model", root / "models" / "model")
+    (root / "reports").mkdir(exist_ok=True)
+    shutil.copy(project / "reports" / "metrics.json", root / "reports" / "metrics.json")
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "MLFLOW_", "SENTIMENT_"))}
+    env["SENTIMENT_HOME"] = str(root)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    return env
+
+
+def sentiment(root: Path, *argv: str, expect: int = 0) -> str:
+    result = subprocess.run(
+        [str(BIN / "sentiment"), *argv],
+        check=False,
+        cwd=root,
+        env=_env(root),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == expect, (
+        f"sentiment {' '.join(argv)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+def _served(server: ApiServer) -> tuple[str, str]:
+    version = requests.get(f"{server.url}/version", timeout=5).json()["model"]["version"]
+    metrics = requests.get(f"{server.url}/metrics", timeout=5).text
+    shadow = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("model_shadow_info{") and line.endswith(" 1.0")
+    ]
+    return version, shadow[0].split('version="')[1].split('"')[0] if shadow else ""
+
+
+def _reload(server: ApiServer, champion: str, shadow: str) -> None:
+    server.signal(signal.SIGHUP)
+    assert _wait_for(lambda: _served(server) == (champion, shadow), 60), server.log()[-3000:]
+
+
+def test_registered_shadow_champion_and_back(
+    small_project: Path,
+    weak_project: Path,
+    tmp_path: Path,
+) -> None:
+    root = _project(small_project, tmp_path / "project")
+    _use_model(root, small_project)
+    assert "version 1 as challenger" in sentiment(root, "register")
+    sentiment(root, "promote")
+    _use_model(root, weak_project)
+    assert "version 2 as challenger" in sentiment(root, "register")
+
+    reviews = pd.read_parquet(root / "data" / "processed" / "test.parquet").sample(n=150, random_state=4)
+    server = ApiServer(
+        "models:/sentiment@champion",
+        tmp_path / "api",
+        workers=2,
+        SENTIMENT_SHADOW_MODEL_URI="models:/sentiment@challenger",
+        SENTIMENT_PREDICTION_LOG_FLUSH_SECONDS="0.5",
+        **_env(root),
+    )
+    log = str(server.prediction_log)
+    gate = ["--max-accuracy-drop", "0.02", "--min-labelled", "50"]
+    with server:
+        assert _served(server) == ("1", "2")
+        replay(server, reviews)
+        time.sleep(2)  # the workers' segments are cut every 0.5 s
+        # back: the weak challenger fails its shadow report and is never promoted
+        out = sentiment(root, "shadow", "report", "--log", log, "--shadow-version", "2", *gate, expect=2)
+        assert "fails the gate" in out
+
+        _use_model(root, small_project)
+        assert "version 3 as challenger" in sentiment(root, "register")
+        _reload(server, "1", "3")
+        replay(server, reviews)
+        time.sleep(2)
+        sentiment(
+            root, "shadow", "report", "--log", log, "--shadow-version", "3", "--min-agreement", "0.99", *gate
+        )
+
+        with Load(server.url) as load:
+            time.sleep(1.0)
+            assert "champion" in sentiment(root, "promote")
+            _reload(server, "3", "3")
+            time.sleep(1.0)
+            sentiment(root, "restore-champion", "1")
+            _reload(server, "1", "3")
+            time.sleep(1.0)
+    assert load.failed == 0, load.outcomes
+    assert load.versions[0] == "1" and load.versions[-1] == "1" and "3" in load.versions
