@@ -14,6 +14,7 @@ Projection: the cores that score 500 M reviews in an hour, *estimated* from the 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import tempfile
@@ -202,6 +203,7 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=Path("reports/bench/spark.json"))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     paths = Paths()
     params = load_params(paths.params_file)
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
@@ -217,8 +219,11 @@ def main() -> None:
             "spark_session_start_seconds": round(start_s, 2),
             "scoring": _scoring(spark, model, _reviews(paths, args.reviews), Path(tmp)),
         }
+        print("scoring", report["scoring"], flush=True)
         counted, report["training_statistics"] = _statistics(spark, paths, spec)
+        print("training_statistics", report["training_statistics"], flush=True)
         report["fit"] = _fit(spark, paths, params, spec, counted)
+        print("fit", report["fit"], flush=True)
         del counted
         report["accuracy"] = _accuracy(paths, Path(tmp))
     spark.stop()
@@ -228,8 +233,7 @@ def main() -> None:
     }
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
-    for section in ("scoring", "training_statistics", "fit", "accuracy"):
-        print(section, report[section])
+    print("accuracy", report["accuracy"])
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ def test_the_image_scores_in_local_mode(
     reviews = ["A wonderful, moving film.", "Dull and far too long.", "I loved every minute."]
     pd.DataFrame({"id": [1, 2, 3], "text": reviews}).to_parquet(work / "in.parquet")
     subprocess.run(["cp", "-r", str(small_model_dir), str(work / "model")], check=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(work / "model")], check=True)  # the image reads as 10001
     work.chmod(0o777)  # the image's user (10001) writes the output here
     out = podman(
         "run", "--rm", "--network=none", "-v", f"{work}:/work", "-e", "SENTIMENT_SPARK_MASTER=local[1]",
