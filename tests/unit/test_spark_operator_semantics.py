@@ -26,6 +26,7 @@ from tests.conftest import REPO_ROOT
 
 SPARK = REPO_ROOT / "deploy" / "spark"
 DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile.spark"
+REPORT = REPO_ROOT / "reports" / "bench" / "spark.json"
 CLOUD_PROTOCOL = "org.apache.spark.internal.io.cloud.PathOutputCommitProtocol"
 CLOUD_PARQUET = "org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter"
 WEB_IDENTITY = "software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider"
@@ -113,6 +114,9 @@ def problems(objects: dict[str, dict[str, Any]]) -> list[str]:
     executor = spec["executor"]
     if str(executor.get("coreLimit")) != str(executor.get("cores")):
         found.append("executor coreLimit differs from cores: Spark runs cores tasks at once")
+    projected = json.loads(REPORT.read_text())["scoring"]["projection"]["executor_cores"]
+    if executor["instances"] * executor["cores"] < projected:
+        found.append(f"{executor['instances']} x {executor['cores']} cores < the {projected} projected")
     return found
 
 
@@ -165,6 +169,7 @@ DEFECTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "driver without irsa": _set("driver", "serviceAccount", value="default"),
     "root executor": _set("executor", "securityContext", "runAsUser", value=0),
     "throttled executor": _set("executor", "coreLimit", value="2"),
+    "too few cores": _set("executor", "instances", value=16),
 }
 
 
