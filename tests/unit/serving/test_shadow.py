@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, generate_latest
 
 from sentiment_mlops.data.feedback import read_log
 from sentiment_mlops.model.artifact import SentimentModel
@@ -198,7 +198,6 @@ def test_the_report_pairs_the_log_and_gates(model: SentimentModel, tmp_path: Pat
     assert result.exit_code == 2 and "agreement 0.0000 < 0.5" in result.output
     empty = CliRunner().invoke(cli, ["shadow", "report", "--log", str(tmp_path / "nothing")])
     assert empty.exit_code == 2 and "no review scored by both" in empty.output
-
 
 
 def test_feedback_series_of_a_shadow_exist_at_zero_before_the_first_label() -> None:
