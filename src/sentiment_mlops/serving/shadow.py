@@ -47,6 +47,7 @@ class Shadow:
         # prediction id -> (the shadow's predicted class, its version), for live feedback
         self._answers: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._logged_at = -LOG_EVERY_SECONDS
+        self._champions: set[str] = set()  # champion versions whose feedback series exist
 
     @property
     def ready(self) -> bool:
@@ -77,6 +78,7 @@ class Shadow:
         answers = (("negative", token), ("positive", token))
         self._current = (model, info, answers)
         self.metrics.set_shadow(info.name, info.version, info.content_hash)
+        self.metrics.init_feedback(SHADOW, token)
         log.info("shadow model loaded from %s: %s version %s", self.uri, info.name, info.version)
         return True
 
@@ -114,6 +116,9 @@ class Shadow:
             m = self.metrics
             m.count_pairs(agree, n - agree)
             champion_version = ids[0].rsplit(".", 1)[-1] if ids else ""
+            if champion_version not in self._champions:  # its label series start at 0
+                self._champions.add(champion_version)
+                m.init_feedback(CHAMPION, champion_version)
             m.count_predictions(CHAMPION, champion_version, champion_pos, n - champion_pos)
             m.count_predictions(SHADOW, answers[0][1], shadow_pos, n - shadow_pos)
             plog = self.prediction_log

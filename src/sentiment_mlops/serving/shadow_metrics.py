@@ -77,6 +77,13 @@ class ShadowMetrics:
             if n:
                 self._child(self.predictions, role, version, prediction).inc(n)
 
+    def init_feedback(self, role: str, version: str) -> None:
+        """Expose a role's four (predicted, actual) label series at 0 when its version starts
+        scoring: rate() counts the first labels only if it saw the series before them."""
+        for predicted in ("negative", "positive"):
+            for actual in ("negative", "positive"):
+                self._child(self.feedback, role, version, predicted, actual)
+
     def count_feedback(self, role: str, version: str, predicted: str, actual: str) -> None:
         self._child(self.feedback, role, version, predicted, actual).inc()
 

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, generate_latest
 
 from sentiment_mlops.data.feedback import read_log
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app, model_state
 from sentiment_mlops.serving.prediction_log import PREDICTIONS, LogSettings
 from sentiment_mlops.serving.shadow import Shadow
+from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
 
 POSITIVE = "A wonderful film: moving, funny and beautifully acted. I loved every minute of it."
 NEGATIVE = "Awful. The worst movie I have ever seen: boring, badly acted, a total waste of time."
@@ -196,3 +198,15 @@ def test_the_report_pairs_the_log_and_gates(model: SentimentModel, tmp_path: Pat
     assert result.exit_code == 2 and "agreement 0.0000 < 0.5" in result.output
     empty = CliRunner().invoke(cli, ["shadow", "report", "--log", str(tmp_path / "nothing")])
     assert empty.exit_code == 2 and "no review scored by both" in empty.output
+
+
+def test_feedback_series_of_a_shadow_exist_at_zero_before_the_first_label() -> None:
+    """rate() sees a label series before its first label, so the first labels count (a series that
+    first appears at N has no increase)."""
+    registry = CollectorRegistry()
+    ShadowMetrics(registry).init_feedback("shadow", "v2")
+    text = generate_latest(registry).decode()
+    for predicted in ("negative", "positive"):
+        for actual in ("negative", "positive"):
+            labels = f'actual="{actual}",model_version="v2",predicted="{predicted}",role="shadow"'
+            assert f"model_shadow_feedback_total{{{labels}}} 0.0" in text
