@@ -22,7 +22,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
         bench-model bench-kernels bench-serve bench-container bench-metrics bench-spark wheels image \
-        image-smoke image-archive image-load image-scaler manifests simulate stack serve loop clean \
+        image-smoke image-archive image-load image-scaler image-spark manifests simulate stack serve loop clean \
         system-packages shared
 
 help: ## List the targets
@@ -83,7 +83,7 @@ lint: setup ## ruff (lint and format check), mypy, hadolint, actionlint (the Git
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy src scripts
-	$(BIN)/hadolint deploy/Dockerfile deploy/Dockerfile.scaler
+	$(BIN)/hadolint deploy/Dockerfile deploy/Dockerfile.scaler deploy/Dockerfile.spark
 	$(BIN)/actionlint -no-color -shellcheck=$(BIN)/shellcheck -pyflakes=
 
 format: setup ## Apply ruff's fixes and formatting
@@ -122,6 +122,10 @@ manifests: ## Render the eks overlay with the API image IMAGE_REF (repository@sh
 	mkdir -p build
 	deploy/render-overlay.sh "$(IMAGE_REF)" > build/manifests.yaml.part
 	mv build/manifests.yaml.part build/manifests.yaml
+
+image-spark: setup ## Build the Spark batch image sentiment-spark:<version> (Java + pyspark + our wheel) with ENGINE
+	deploy/build-context.sh spark
+	$(ENGINE_ENV) deploy/build-image.sh spark
 
 image-scaler: setup ## Build the predictive scaler's image sentiment-scaler:<version> with ENGINE
 	deploy/build-context.sh scaler

@@ -2,7 +2,7 @@
 # Prepare what the container builds copy in, on the host: no package index is reachable from
 # inside an image build here, so every Python package comes in as a wheel from the context.
 #
-#   deploy/build-context.sh [api|scaler]      (default: api)
+#   deploy/build-context.sh [api|scaler|spark]      (default: api)
 #
 #   build/wheels/<target>/   the locked third-party wheels (cp311, manylinux x86_64) and
 #                            requirements.txt, exported from uv.lock
@@ -37,7 +37,9 @@ case $target in
   api) extras=() ;;
   # The predictive scaler: the autoscale extra.
   scaler) extras=(--extra autoscale) ;;
-  *) die "unknown target '$target' (api or scaler)" ;;
+  # The Spark batch job: pyspark, and MLflow to load the champion from the registry.
+  spark) extras=(--extra spark) ;;
+  *) die "unknown target '$target' (api, scaler or spark)" ;;
 esac
 command -v uv >/dev/null || die "uv is missing (python3 -m pip install 'uv>=0.4')"
 [ -x "$PYTHON" ] || die "$PYTHON is missing: run \`make setup\` first"
@@ -70,6 +72,18 @@ trap 'rm -f "$tmp"' EXIT
 uv export --frozen --no-dev --no-hashes --no-emit-project --no-header --no-annotate "${extras[@]}" >"$tmp"
 cp "$tmp" "$wheels/requirements.txt"
 
+find_links=()
+if [ "$target" = spark ]; then
+  # pyspark is published as a source distribution only (pure Python and Spark's jars): build its
+  # wheel here once, then the download below finds it beside the others.
+  pyspark=$(grep -E '^pyspark==' "$wheels/requirements.txt") || die "no pyspark in the spark requirements"
+  if ! ls "$wheels"/pyspark-"${pyspark#pyspark==}"-*.whl >/dev/null 2>&1; then
+    echo "build-context: building the $pyspark wheel (a large source distribution)" >&2
+    "${pip[@]}" wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$wheels" "$pyspark"
+  fi
+  find_links=(--find-links "$wheels")
+fi
+
 echo "build-context: downloading wheels for cp311 manylinux x86_64 -> $wheels" >&2
 # Binary wheels only, for the image's platform (not the host's): no sdist is built, so nothing
 # depends on the host's compilers; pip keeps wheels already there.
@@ -77,7 +91,7 @@ echo "build-context: downloading wheels for cp311 manylinux x86_64 -> $wheels" >
   --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64 --platform any \
-  --dest "$wheels" --requirement "$wheels/requirements.txt"
+  "${find_links[@]}" --dest "$wheels" --requirement "$wheels/requirements.txt"
 
 echo "build-context: our wheel, with the compiled kernels -> build/dist" >&2
 rm -f build/dist/sentiment_mlops-*.whl

@@ -2,7 +2,7 @@
 # Build a container image from the context that deploy/build-context.sh prepared (run it first:
 # `make image` does both), with OCI labels for the version, git revision and the model's identity.
 #
-#   deploy/build-image.sh [api|scaler] [TAG]     (default: api, sentiment-<target>:<version>)
+#   deploy/build-image.sh [api|scaler|spark] [TAG]     (default: api, sentiment-<target>:<version>)
 #   deploy/build-image.sh release BASE_IMAGE TAG
 #       the release image CD pushes: BASE_IMAGE (the api image CI built and scanned) with the card
 #       the team's registry wrote for that model (build/model, from deploy/release-model.sh); the
@@ -21,8 +21,9 @@ PYTHON=${PYTHON:-.venv/bin/python}
 case $target in
   api) dockerfile=deploy/Dockerfile; title=sentiment-api ;;
   scaler) dockerfile=deploy/Dockerfile.scaler; title=sentiment-scaler ;;
+  spark) dockerfile=deploy/Dockerfile.spark; title=sentiment-spark ;;
   release) dockerfile=deploy/Dockerfile.release; title=sentiment-api ;;
-  *) die "unknown target '$target' (api, scaler or release)" ;;
+  *) die "unknown target '$target' (api, scaler, spark or release)" ;;
 esac
 command -v "$engine" >/dev/null || die "$engine is missing (source ../shared/tools/container-env.sh)"
 if [ "$target" = release ]; then
@@ -49,7 +50,7 @@ fi
 source_url=${IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null || echo unknown)}
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 model_args=() model_version=
-if [ "$target" != scaler ]; then
+if [ "$target" != scaler ] && [ "$target" != spark ]; then
   # The model's identity as the service reports it (/version, model_info): one function computes both.
   identity=$("$PYTHON" -m sentiment_mlops.model.identity build/model) || die "build/model is not a model"
   while IFS= read -r label; do

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import requests
 import yaml
 
 from tests.conftest import REPO_ROOT, free_port
+from tests.integration.mlflow_server import MlflowServer
 from tests.integration.serving_server import ApiServer
 
 pytestmark = pytest.mark.integration
@@ -80,48 +79,8 @@ def postgres() -> Iterator[str]:
 def team_registry(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``mlflow server`` on 127.0.0.1 with the PostgreSQL store and a proxied artifact folder."""
     folder = tmp_path_factory.mktemp("mlflow-pg")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (folder / "server.log").open("w")
-    command = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        postgres,
-        "--artifacts-destination",
-        str(folder / "artifacts"),
-    ]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                pytest.fail(
-                    f"mlflow server exited with {server.returncode}:\n{(folder / 'server.log').read_text()}"
-                )
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after 180 s:\n{(folder / 'server.log').read_text()}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
+    with MlflowServer(folder, postgres) as server:
+        yield server.url
 
 
 def _env(root: Path, tracking: str | None) -> dict[str, str]:

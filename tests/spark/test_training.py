@@ -12,7 +12,8 @@ import yaml
 from sentiment_mlops.config import Paths, load_params
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.model.features import FeaturizerSpec
-from sentiment_mlops.training import spark_stats, train
+from sentiment_mlops.training import nbsvm, spark_stats, train
+from sentiment_mlops.training.statistics import NBStatistics
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared]
 
@@ -41,7 +42,7 @@ def test_statistics_on_spark_equal_the_local_ones(spark, project: Path) -> None:
     assert (counted.X_train != X_local).nnz == 0  # same rows, in the file's order
     assert counted.y_train.tolist() == train_df["label"].tolist()
     seen = np.unique(X_local.indices)
-    local = train.NBStatistics.of(seen, X_local[:, seen].tocsc(), counted.y_train)
+    local = NBStatistics.of(seen, X_local[:, seen].tocsc(), counted.y_train)
     for field in ("seen", "df", "positive", "negative"):
         assert np.array_equal(getattr(counted.train, field), getattr(local, field)), field
     both = counted.train_and_validation
@@ -64,3 +65,28 @@ def test_the_spark_trainer_makes_the_local_model(spark, project: Path) -> None:
     assert {k: v for k, v in saved.card.items() if k not in drop} == {
         k: v for k, v in SentimentModel.load(project / "local-model").card.items() if k not in drop
     }
+
+
+def test_mllib_on_the_cluster_fits_what_the_driver_fits(spark, project: Path) -> None:
+    """The alternative fit (MLlib, on the executors) learns the same classifier as the driver's
+    liblinear fit, on the same rows and statistics (the same objective, another solver: close, not
+    equal; 1,500-review sample: 89% agreement, 1.8 points apart when measured)."""
+    from sentiment_mlops.model.artifact import sigmoid
+    from sentiment_mlops.spark import cluster_fit
+
+    paths, params = Paths(project), load_params(project / "params.yaml")
+    spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
+    counted = spark_stats.count_splits(spark, paths, spec)
+    hyper = {"C": 1.0, "nb_alpha": 1.0, "beta": 0.5, "min_df": params.features.min_df, "max_iter": 200}
+    rows = spark_stats.featurized(spark, paths, spec).where("split = 0")  # train only: validation held out
+    on_cluster = cluster_fit.fit_on_cluster(spark, rows, counted.train, n_features=spec.n_features, **hyper)
+    on_driver = nbsvm.fit_nbsvm(counted.X_train, counted.y_train, stats=counted.train, **hyper)
+
+    assert on_cluster.iterations > 1
+    assert not np.any(on_cluster.weights[on_driver.weights == 0])  # only the kept n-grams weigh
+    X = counted.X_val.astype(np.float64)
+    p_cluster = sigmoid(X @ on_cluster.weights + on_cluster.bias)
+    p_driver = sigmoid(X @ on_driver.weights + on_driver.bias)
+    assert np.mean((p_cluster >= 0.5) == (p_driver >= 0.5)) >= 0.85
+    acc = [np.mean((p >= 0.5) == counted.y_val) for p in (p_cluster, p_driver)]
+    assert acc[0] >= acc[1] - 0.03

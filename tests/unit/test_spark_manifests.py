@@ -88,7 +88,12 @@ def test_spark_and_hadoop_versions_match_the_lock(objects: dict[str, dict[str, A
         .name.removeprefix("hadoop-client-api-")
         .removesuffix(".jar")
     )
-    assert spec["deps"]["packages"] == [f"org.apache.hadoop:hadoop-aws:{hadoop}"]
+    assert spec["deps"]["packages"] == [
+        f"org.apache.hadoop:hadoop-aws:{hadoop}",
+        f"org.apache.spark:spark-hadoop-cloud_2.13:{spec['sparkVersion']}",
+    ]
+    scala = next(jars.glob("spark-core_*.jar")).name.split("_")[1].split("-")[0]
+    assert scala == "2.13"
 
 
 def test_driver_and_executors_use_the_irsa_account(objects: dict[str, dict[str, Any]]) -> None:

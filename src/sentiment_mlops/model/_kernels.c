@@ -252,8 +252,9 @@ typedef struct {
     Py_ssize_t cap_bytes;
 } ScoreScratch;
 
-/* A thread keeps its scratch only up to this many bytes of review (about 70 bytes per byte). */
-#define KEEP_SCRATCH_BYTES (64 * 1024)
+/* A thread keeps its scratch only up to this many bytes of review (about 120 bytes of scratch per
+ * byte: 2 MB per thread; IMDB's longest reviews are 14 kB). */
+#define KEEP_SCRATCH_BYTES (16 * 1024)
 
 static pthread_key_t scratch_key;
 
@@ -629,6 +630,7 @@ static PyObject *Scorer_score_one(Scorer *self, PyObject *text) {
     int failed;
     if (len < PARALLEL_MIN_BYTES) { /* microseconds: cheaper than handing the GIL over and back */
         failed = score_doc((const unsigned char *)utf8, len, self->ngram_max, self->mask, &self->t, self->bias, &r);
+        score_scratch_trim();
     } else {
         Py_BEGIN_ALLOW_THREADS
         failed = score_doc((const unsigned char *)utf8, len, self->ngram_max, self->mask, &self->t, self->bias, &r);

@@ -17,6 +17,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaV
 from pydantic_core import core_schema
 
 from sentiment_mlops import __version__
+from sentiment_mlops.serving import answers as a
 from sentiment_mlops.serving import schemas as s
 from sentiment_mlops.serving.feedback import FeedbackRequest, FeedbackResponse
 from sentiment_mlops.serving.request import JSON_TYPE
@@ -52,10 +53,10 @@ def _json_errors(
 ) -> dict[int, tuple[Answer, str]]:
     """What a route with a JSON body answers to a body it cannot take (one request path for all)."""
     return {
-        400: (s.ErrorBody, "The body is not valid JSON (syntax, encoding or nesting depth)."),
-        413: (s.ErrorBody, too_large),
-        415: (s.ErrorBody, wrong_type),
-        422: (s.ErrorBody, wrong_shape),
+        400: (a.ErrorBody, "The body is not valid JSON (syntax, encoding or nesting depth)."),
+        413: (a.ErrorBody, too_large),
+        415: (a.ErrorBody, wrong_type),
+        422: (a.ErrorBody, wrong_shape),
     }
 
 
@@ -71,11 +72,11 @@ def _operations(limits: Limits) -> list[Operation]:
             "/v1/predict",
             "Sentiment of one review or a batch",
             {
-                200: (s.PredictResponse, "One prediction per text, in order."),
+                200: (a.PredictResponse, "One prediction per text, in order."),
                 **_json_errors(
                     too_large, f"{WRONG_SHAPE}: missing or extra fields, wrong types, blank text."
                 ),
-                503: (s.ErrorBody, NOT_READY),
+                503: (a.ErrorBody, NOT_READY),
             },
             body=s.PredictRequest,
         ),
@@ -102,29 +103,29 @@ def _operations(limits: Limits) -> list[Operation]:
             {
                 200: (HTML, "The page with the label, probability and highlights."),
                 413: (
-                    {**HTML, **_content(s.ErrorBody)},
+                    {**HTML, **_content(a.ErrorBody)},
                     f"Too long a review (the page) or body (JSON). {too_large}",
                 ),
-                415: (s.ErrorBody, "Not a form submission."),
+                415: (a.ErrorBody, "Not a form submission."),
                 422: (HTML, "The page with an error: missing or blank review."),
-                503: (s.ErrorBody, NOT_READY),
+                503: (a.ErrorBody, NOT_READY),
             },
             body=s.PredictForm,
             body_type=FORM_TYPE,
         ),
         Operation("get", "/", "The web page", {200: (HTML, "HTML")}),
-        Operation("get", "/healthz", "Liveness", {200: (s.Status, "The process runs.")}),
+        Operation("get", "/healthz", "Liveness", {200: (a.Status, "The process runs.")}),
         Operation(
             "get",
             "/readyz",
             "Readiness",
-            {200: (s.Status, "A model is loaded."), 503: (s.Status, "No model is loaded.")},
+            {200: (a.Status, "A model is loaded."), 503: (a.Status, "No model is loaded.")},
         ),
         Operation(
             "get",
             "/version",
             "Package and model versions",
-            {200: (s.Version, "Versions."), 503: (s.ErrorBody, NOT_READY)},
+            {200: (a.Version, "Versions."), 503: (a.ErrorBody, NOT_READY)},
         ),
         Operation(
             "get",
@@ -142,22 +143,22 @@ def _operations(limits: Limits) -> list[Operation]:
             "get",
             "/v2",
             "Open Inference Protocol v2: server metadata",
-            {200: (s.ServerMetadata, "Server metadata.")},
+            {200: (a.ServerMetadata, "Server metadata.")},
         ),
-        Operation("get", "/v2/health/live", "v2 liveness", {200: (s.Live, "Live.")}),
+        Operation("get", "/v2/health/live", "v2 liveness", {200: (a.Live, "Live.")}),
         Operation(
             "get",
             "/v2/health/ready",
             "v2 readiness",
-            {200: (s.Ready, "Ready."), 503: (s.Ready, "Not ready.")},
+            {200: (a.Ready, "Ready."), 503: (a.Ready, "Not ready.")},
         ),
     ]
     for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
-        missing = {404: (s.ErrorBody, UNKNOWN_MODEL), 503: (s.ErrorBody, NOT_READY)}
+        missing = {404: (a.ErrorBody, UNKNOWN_MODEL), 503: (a.ErrorBody, NOT_READY)}
         ops += [
-            Operation("get", prefix, "v2 model metadata", {200: (s.ModelMetadata, "Metadata."), **missing}),
+            Operation("get", prefix, "v2 model metadata", {200: (a.ModelMetadata, "Metadata."), **missing}),
             Operation(
-                "get", f"{prefix}/ready", "v2 model readiness", {200: (s.ModelReady, "Ready."), **missing}
+                "get", f"{prefix}/ready", "v2 model readiness", {200: (a.ModelReady, "Ready."), **missing}
             ),
             Operation(
                 "post",
@@ -165,7 +166,7 @@ def _operations(limits: Limits) -> list[Operation]:
                 "v2 inference: one BYTES input 'text' of shape [n] or [n, 1]",
                 {
                     200: (
-                        s.InferResponse,
+                        a.InferResponse,
                         "Outputs 'label' (BYTES), 'probability' (FP32), 'id' (BYTES), shape [n].",
                     ),
                     **_json_errors(

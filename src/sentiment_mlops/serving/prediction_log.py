@@ -98,6 +98,16 @@ class SegmentWriter:
     """One table's buffer and writer thread. Safe to create before a fork: the buffer, lock and
     thread belong to the process that first offers a row (gunicorn forks workers after preload)."""
 
+    # set by _start, in the process that first offers a row
+    _cond: threading.Condition
+    _entries: list[tuple[Entry, int]]
+    _queued: int  # rows in _entries (the writer has not taken them yet)
+    _first_at: float  # when the first of them came
+    _pending: int
+    _closed: bool
+    _prefix: str
+    _thread: threading.Thread
+
     def __init__(
         self,
         settings: LogSettings,
@@ -117,7 +127,9 @@ class SegmentWriter:
     # --- the request side -------------------------------------------------------------
 
     def offer(self, entry: Entry, n: int) -> bool:
-        """Queue one entry of ``n`` rows; ``False`` (and counted as dropped) when full."""
+        """Queue one entry of ``n`` rows; ``False`` (and counted as dropped) when full. The writer
+        is woken twice per segment (its first entry starts the flush timer, a full segment cuts
+        it), not per row: a thread woken per row would take the GIL from the request threads."""
         if self._pid != os.getpid():
             self._start()
         with self._cond:
@@ -125,7 +137,11 @@ class SegmentWriter:
             if accepted:
                 self._pending += n
                 self._entries.append((entry, n))
-                if len(self._entries) == 1:
+                queued = self._queued = self._queued + n
+                if queued == n:
+                    self._first_at = time.monotonic()
+                    self._cond.notify()
+                elif queued >= self.settings.segment_rows > queued - n:
                     self._cond.notify()
         if not accepted:
             self._on_dropped(self.table, n)
@@ -150,7 +166,9 @@ class SegmentWriter:
     def _start(self) -> None:
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._entries: list[tuple[Entry, int]] = []
+        self._entries = []
+        self._queued = 0
+        self._first_at = 0.0
         self._pending = 0
         self._closed = False
         self._prefix = f"{socket.gethostname()}-{self._pid}-{uuid.uuid4().hex[:8]}"
@@ -159,28 +177,23 @@ class SegmentWriter:
         atexit.register(self.close)
 
     def _run(self) -> None:
-        buffer: list[Entry] = []
-        buffered = 0
-        first_at = 0.0
         while True:
             with self._cond:
-                while not self._entries and not self._closed:
-                    wait = None if not buffered else first_at + self.settings.flush_seconds - time.monotonic()
+                while not self._closed and self._queued < self.settings.segment_rows:
+                    wait = (
+                        None
+                        if not self._queued
+                        else self._first_at + self.settings.flush_seconds - time.monotonic()
+                    )
                     if wait is not None and wait <= 0:
                         break
                     self._cond.wait(wait)
                 entries, self._entries = self._entries, []
+                queued, self._queued = self._queued, 0
                 closing = self._closed
-            for entry, n in entries:
-                if not buffered:
-                    first_at = time.monotonic()
-                buffer.append(entry)
-                buffered += n
-            due = time.monotonic() - first_at >= self.settings.flush_seconds
-            if buffered and (buffered >= self.settings.segment_rows or due or closing):
-                self._flush(buffer, buffered)
-                buffer, buffered = [], 0
-            if closing and not buffered:
+            if entries:
+                self._flush([entry for entry, _ in entries], queued)
+            if closing:
                 with self._cond:
                     if not self._entries:
                         return

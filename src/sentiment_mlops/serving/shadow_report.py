@@ -26,7 +26,10 @@ ROLES = ("champion", "shadow")
 
 
 def _role_rows(predictions: pd.DataFrame, shadow: bool) -> pd.DataFrame:
-    is_shadow = predictions["role"].fillna("champion") == SHADOW
+    if "role" not in predictions:  # a log written before roles: no shadow rows
+        is_shadow = pd.Series(False, index=predictions.index)
+    else:
+        is_shadow = predictions["role"].fillna("champion") == SHADOW
     rows = predictions[is_shadow if shadow else ~is_shadow]
     return rows[["id", "model_version", "probability", "label"]].drop_duplicates("id", keep="first")
 

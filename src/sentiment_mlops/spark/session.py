@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 # local[N, F]: plain local[*] never retries a failed task; F attempts match a cluster's default.
 LOCAL_MASTER = "local[*,4]"
+# In local mode the driver JVM is the executor too, and the trainer brings the featurised rows back
+# to it: Spark's default 1 GB heap runs out on the IMDB splits.
+LOCAL_DRIVER_MEMORY = "4g"
 
 
 def get_session(app_name: str = "sentiment", master: str | None = None) -> SparkSession:
@@ -32,8 +35,13 @@ def get_session(app_name: str = "sentiment", master: str | None = None) -> Spark
         # Workers run this interpreter (the one with the package): pyspark reads PYSPARK_PYTHON when
         # the context starts. Everything stays on loopback.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.driver.host", "127.0.0.1").config(
-            "spark.driver.bindAddress", "127.0.0.1"
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config(
+                "spark.driver.memory",
+                os.environ.get("SENTIMENT_SPARK_DRIVER_MEMORY", LOCAL_DRIVER_MEMORY),
+            )
         )
     return (
         builder.config("spark.ui.showConsoleProgress", "true")  # Spark's own progress bar on stderr

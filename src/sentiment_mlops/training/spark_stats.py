@@ -125,45 +125,45 @@ def _statistics(sums: pa.Table, prefixes: tuple[str, ...]) -> NBStatistics:
     return NBStatistics(seen, df[present], positive.astype(np.float32), negative.astype(np.float32))
 
 
+FEATURIZED_SCHEMA = (
+    ("split", "int"),
+    ("row", "bigint"),
+    ("label", "bigint"),
+    ("buckets", "array<int>"),
+    ("counts", "array<float>"),
+)
+
+
+def featurized(spark: SparkSession, paths: Paths, spec: FeaturizerSpec) -> DataFrame:
+    """Train and validation as hashed n-gram rows (``split``, ``row``, ``label``, ``buckets``,
+    ``counts``), featurised on the executors with the kernels of local training."""
+    from pyspark.sql import functions as sf
+
+    schema = ", ".join(f"{name} {kind}" for name, kind in FEATURIZED_SCHEMA)
+    rows = _rows(spark, paths).withColumn("label", sf.col("label").cast("long"))
+    return rows.mapInArrow(_featurizer(spec), schema)
+
+
 def count_splits(spark: SparkSession, paths: Paths, spec: FeaturizerSpec) -> Counted:
     """Featurise train and validation on Spark, aggregate their statistics there, bring both back."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as sf
-    from pyspark.sql.types import (
-        ArrayType,
-        FloatType,
-        IntegerType,
-        LongType,
-        StructField,
-        StructType,
-    )
+    from pyspark.sql.types import LongType, StructField, StructType
 
     started = time.perf_counter()
-    schema = StructType(
-        [
-            StructField("split", IntegerType(), False),
-            StructField("row", LongType(), False),
-            StructField("label", LongType(), False),
-            StructField("buckets", ArrayType(IntegerType(), False), False),
-            StructField("counts", ArrayType(FloatType(), False), False),
-        ]
-    )
-    rows = _rows(spark, paths).withColumn("label", sf.col("label").cast("long"))
-    featurized = rows.mapInArrow(_featurizer(spec), schema).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = featurized(spark, paths, spec).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         sums_schema = StructType(
             [StructField("bucket", LongType(), False), *(StructField(c, LongType(), False) for c in _SUMS)]
         )
-        partial = featurized.select("split", "label", "buckets", "counts").mapInArrow(
-            _partial_sums, sums_schema
-        )
+        partial = rows.select("split", "label", "buckets", "counts").mapInArrow(_partial_sums, sums_schema)
         totals = partial.groupBy("bucket").agg(*(sf.sum(c).alias(c) for c in _SUMS))
         sums = totals.toArrow()
         sums = sums.take(np.argsort(sums.column("bucket").to_numpy(), kind="stable"))
         log.info("spark: %d distinct buckets counted in %.1fs", len(sums), time.perf_counter() - started)
-        table = featurized.toArrow()
+        table = rows.toArrow()
     finally:
-        featurized.unpersist()
+        rows.unpersist()
     split = table.column("split").to_numpy()
     X_train, y_train = _matrix(table.filter(split == TRAIN), spec.n_features)
     X_val, y_val = _matrix(table.filter(split == VALIDATION), spec.n_features)

@@ -12,19 +12,15 @@ the final evaluation.
 from __future__ import annotations
 
 import random
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import requests
-import yaml
 
 BORDERLINE_STARS = (4, 7)
 
@@ -167,57 +163,6 @@ class Replay:
     def _count(self, status: int) -> None:
         with self._lock:
             self.statuses[status] = self.statuses.get(status, 0) + 1
-
-
-class Prometheus:
-    """Prometheus on a free loopback port, scraping the API every second with the project's rules."""
-
-    def __init__(self, workdir: Path, api_target: str, port: int) -> None:
-        from sentiment_mlops.workspace.monitoring import prometheus_config
-        from sentiment_mlops.workspace.repository import monitoring_paths
-
-        paths = monitoring_paths()
-        config = yaml.safe_load(prometheus_config(paths.prometheus_config, paths.rules, api_target))
-        config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-        config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] == "sentiment-api"]
-        self.config_path = workdir / "prometheus.yml"
-        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = workdir / "prometheus.log"
-        self.argv = [
-            "prometheus",
-            f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Prometheus:
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(
-            lambda: requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200, 60, "Prometheus ready"
-        )
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def value(self, promql: str) -> float | None:
-        body = requests.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10).json()
-        result = body["data"]["result"]
-        return float(result[0]["value"][1]) if result else None
-
-    def alert_state(self, name: str) -> str | None:
-        body = requests.get(f"{self.url}/api/v1/alerts", timeout=10).json()
-        states = [a["state"] for a in body["data"]["alerts"] if a["labels"]["alertname"] == name]
-        return states[0] if states else None
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:

@@ -167,3 +167,32 @@ def test_sighup_reloads_the_shadow_too(model: SentimentModel, tmp_path: Path) ->
     assert model_state(app).shadow.reload() is False  # type: ignore[union-attr]
     assert model_state(app).shadow.info.version == "8"  # type: ignore[union-attr]
     assert _metric(client, 'model_shadow_errors_total{stage="load"}') == 1.0
+
+
+def test_the_report_pairs_the_log_and_gates(model: SentimentModel, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sentiment_mlops.cli import app as cli
+    from sentiment_mlops.data.errors import DataError
+    from sentiment_mlops.serving.shadow_report import Gate, report
+
+    app = _app(model, _opposite(model, tmp_path / "shadow", "7"), tmp_path / "log")
+    client = app.test_client()
+    texts = [POSITIVE, NEGATIVE, "fine", "dull"]
+    preds = client.post("/v1/predict", json={"texts": texts}).get_json()["predictions"]
+    feedback = [{"id": p["id"], "label": p["label"]} for p in preds[:3]]  # the champion right on 3
+    client.post("/v1/feedback", json={"feedback": feedback})
+    model_state(app).prediction_log.close()  # type: ignore[union-attr]
+    summary = report(str(tmp_path / "log"))
+    assert (summary["pairs"], summary["agreement"], summary["labelled"]) == (4, 0.0, 3)
+    assert summary["models"]["champion"]["accuracy"] == 1.0 and summary["models"]["shadow"]["accuracy"] == 0.0
+    assert summary["mcnemar"]["only_champion_right"] == 3
+    assert Gate(max_accuracy_drop=0.01).failures(summary) and not Gate().failures(summary)
+    with pytest.raises(DataError, match="shadow version 8"):
+        report(str(tmp_path / "log"), shadow_version="8")
+    result = CliRunner().invoke(
+        cli, ["shadow", "report", "--log", str(tmp_path / "log"), "--min-agreement", "0.5"]
+    )
+    assert result.exit_code == 2 and "agreement 0.0000 < 0.5" in result.output
+    empty = CliRunner().invoke(cli, ["shadow", "report", "--log", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2 and "no review scored by both" in empty.output
