@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sentiment_mlops.config import Params, load_params
-from sentiment_mlops.registry.versions import decide
+from sentiment_mlops.registry.gate import decide
 
 
 def _params(min_accuracy: float = 0.90, max_regression: float = 0.005) -> Params:

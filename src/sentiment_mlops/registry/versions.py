@@ -12,14 +12,17 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import replace_dir
 from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.registry.gate import GateDecision, GateFailedError, decide
 from sentiment_mlops.training.slices import SHORT
+
+__all__ = ["CHALLENGER", "CHAMPION", "GateDecision", "GateFailedError", "RegistryError", "decide"]
 
 log = logging.getLogger(__name__)
 
@@ -29,94 +32,6 @@ CHAMPION = "champion"
 
 class RegistryError(RuntimeError):
     """The registry lacks what was asked for (no run, no such alias, no such version)."""
-
-
-class GateFailedError(RuntimeError):
-    """The challenger did not clear the quality gate; the message holds the comparison."""
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """The quality gate's verdict and the figures it compared."""
-
-    passed: bool
-    challenger_version: str
-    challenger_accuracy: float
-    champion_version: str | None
-    champion_accuracy: float | None
-    min_accuracy: float
-    max_regression: float
-    production: str | None = None  # the production-window clause's verdict, when required
-    short: tuple[str, ...] = ()  # the short-slice clause's lines, when bounded
-
-    def explain(self) -> str:
-        lines = [
-            f"challenger v{self.challenger_version}: test accuracy {self.challenger_accuracy:.4f}",
-            f"  floor: {self.min_accuracy:.4f} -> "
-            + ("ok" if self.challenger_accuracy >= self.min_accuracy else "FAILED"),
-        ]
-        if self.champion_accuracy is not None:
-            bar = self.champion_accuracy - self.max_regression
-            lines.append(
-                f"  champion v{self.champion_version}: {self.champion_accuracy:.4f}, allowed regression "
-                f"{self.max_regression:.4f} -> needs >= {bar:.4f}: "
-                + ("ok" if self.challenger_accuracy >= bar else "FAILED")
-            )
-        else:
-            lines.append("  no current champion")
-        lines.extend(f"  {line}" for line in self.short)
-        if self.production:
-            lines.append(f"  {self.production}")
-        lines.append("PASSED" if self.passed else "FAILED: champion unchanged")
-        return "\n".join(lines)
-
-
-def short_clause(
-    params: Params, short: dict[str, tuple[float, float]] | None
-) -> tuple[bool, tuple[str, ...]]:
-    """The short-input clause: each of ``SHORT``'s slices (accuracy, share predicted positive) at or
-    above ``min_short_accuracy`` and within 0.5 +- ``max_positive_share_drift``."""
-    floor, drift = params.registry.min_short_accuracy, params.registry.max_positive_share_drift
-    if floor is None and drift is None:
-        return True, ()
-    if short is None:
-        return False, ("short slices: the run has no test_slices.* metrics (evaluate it again) -> FAILED",)
-    ok, lines = True, []
-    for name in SHORT:
-        accuracy, share = short[name]
-        good = (floor is None or accuracy >= floor) and (drift is None or abs(share - 0.5) <= drift)
-        ok = ok and good
-        lines.append(
-            f"{name}: accuracy {accuracy:.4f} (floor {floor if floor is not None else '-'}), positive share "
-            f"{share:.3f} (0.5 +- {drift if drift is not None else '-'}) -> " + ("ok" if good else "FAILED")
-        )
-    return ok, tuple(lines)
-
-
-def decide(
-    params: Params,
-    challenger: tuple[str, float],
-    champion: tuple[str, float] | None,
-    short: dict[str, tuple[float, float]] | None = None,
-) -> GateDecision:
-    """Pure gate: an absolute floor, no worse than the champion by more than the margin, and the
-    challenger's short slices (``{slice: (accuracy, positive share)}``) within their bounds."""
-    rp = params.registry
-    version, accuracy = challenger
-    passed = accuracy >= rp.min_accuracy
-    if champion is not None and champion[0] != version:
-        passed = passed and accuracy >= champion[1] - rp.max_regression
-    short_ok, short_lines = short_clause(params, short)
-    return GateDecision(
-        passed and short_ok,
-        version,
-        accuracy,
-        champion[0] if champion else None,
-        champion[1] if champion else None,
-        rp.min_accuracy,
-        rp.max_regression,
-        short=short_lines,
-    )
 
 
 def _short_metrics(client: Any, run_id: str) -> dict[str, tuple[float, float]] | None:
