@@ -27,7 +27,9 @@ def check_prerequisites(paths: Paths) -> tuple[str, str]:
         raise BenchError("wrk is not installed: apt-get install -y wrk")
     card_path = paths.export_dir / "card.json"
     if not card_path.is_file():
-        raise BenchError(f"no exported model at {paths.export_dir}: run `make pipeline` then `sentiment export` (the champion)")
+        raise BenchError(
+            f"no exported model at {paths.export_dir}: run `make pipeline`, then `sentiment export`"
+        )
     exported = json.loads(card_path.read_text())["version"]
 
     from mlflow import MlflowClient
