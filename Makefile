@@ -29,8 +29,9 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The package is installed editable; its build (setup.py) compiles the scoring kernels' C extension
-# into src/, and uv rebuilds it whenever _kernels.c changes (pyproject's tool.uv cache-keys).
-$(VENV)/.installed: pyproject.toml uv.lock setup.py src/sentiment_mlops/model/_kernels.c
+# into src/, and uv rebuilds it whenever _kernels.c or one of its _kernels_*.h parts changes
+# (pyproject's tool.uv cache-keys).
+$(VENV)/.installed: pyproject.toml uv.lock setup.py $(wildcard src/sentiment_mlops/model/_kernels*.[ch])
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.4'
 	uv sync --frozen --all-extras
 	$(PY) -c "from sentiment_mlops.model import kernels; print('scoring kernels:', kernels.info().module)"

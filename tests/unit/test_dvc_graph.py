@@ -12,11 +12,16 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import re
+import runpy
 import shlex
 import textwrap
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+import setuptools
 import yaml
 
 from sentiment_mlops.cli import app
@@ -27,8 +32,24 @@ PACKAGE = "sentiment_mlops"
 # Reached by the stages only to record the run in MLflow: a side record, not an input of their
 # outputs (changing how a run is logged must not retrain the model).
 SIDE_RECORDS = {f"{PACKAGE}.registry", f"{PACKAGE}.registry.tracking", f"{PACKAGE}.registry.pyfunc"}
+KERNELS = Path("src/sentiment_mlops/model/_kernels.c")
+
+
+def included(source: Path) -> list[Path]:
+    """``source`` and every header of its folder it includes, directly or through another header."""
+    found: list[Path] = []
+    todo = [source]
+    while todo:
+        path = todo.pop()
+        if path not in found:
+            found.append(path)
+            text = (REPO_ROOT / path).read_text()
+            todo += [source.parent / name for name in re.findall(r'^#include "([^"]+)"', text, re.M)]
+    return sorted(found)
+
+
 # Modules that load a compiled extension, and the sources it is built from (setup.py).
-COMPILED_SOURCES = {f"{PACKAGE}.model.kernels": [Path("src/sentiment_mlops/model/_kernels.c")]}
+COMPILED_SOURCES = {f"{PACKAGE}.model.kernels": included(KERNELS)}
 
 
 def module_file(module: str) -> Path | None:
@@ -158,11 +179,28 @@ def test_ingest_reads_the_archive_it_depends_on_not_the_environment() -> None:
     assert words[words.index("--source") + 1] in ingest["deps"]
 
 
-def test_the_compiled_sources_are_what_setup_py_builds() -> None:
-    setup = (REPO_ROOT / "setup.py").read_text()
-    for sources in COMPILED_SOURCES.values():
-        for source in sources:
-            assert (REPO_ROOT / source).is_file() and f'"{source}"' in setup
+def test_the_compiled_sources_are_what_setup_py_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[setuptools.Extension] = []
+    monkeypatch.setattr(setuptools, "setup", lambda **kwargs: built.extend(kwargs["ext_modules"]))
+    monkeypatch.chdir(REPO_ROOT)
+    runpy.run_path("setup.py")
+    (extension,) = built
+    assert len(included(KERNELS)) > 2  # the parts are found, not only the .c file
+    assert sorted(Path(p) for p in [*extension.sources, *extension.depends]) == included(KERNELS)
+
+
+def test_a_changed_kernel_source_rebuilds_the_extension() -> None:
+    """uv (``make setup``) reinstalls, so recompiles, when a source or header the kernels include changes."""
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    cache_keys = [key["file"] for key in pyproject["tool"]["uv"]["cache-keys"] if "file" in key]
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    (rule,) = re.findall(r"^\$\(VENV\)/\.installed:(.*)$", makefile, re.M)
+    prerequisites = [
+        re.sub(r"^\$\(wildcard (.*)\)$", r"\1", word) for word in re.findall(r"\$\([^)]*\)|\S+", rule)
+    ]
+    for source in included(KERNELS):
+        assert any(fnmatch(str(source), key) for key in cache_keys), f"{source}: not in tool.uv cache-keys"
+        assert any(fnmatch(str(source), p) for p in prerequisites), f"{source}: not a prerequisite of setup"
 
 
 def test_fetch_links_the_archive_where_ingest_reads_it(
