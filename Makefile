@@ -21,7 +21,7 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
-        bench-model bench-kernels bench-serve bench-container bench-metrics bench-spark wheels image \
+        bench-model bench-kernels bench-instructions bench-serve bench-container bench-metrics bench-spark wheels image \
         image-smoke image-archive image-load image-scaler image-spark manifests simulate stack serve loop clean \
         system-packages shared
 
@@ -96,6 +96,11 @@ bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, 
 
 bench-kernels: setup ## Where scoring time goes: tokenize+hash, table reads and the whole kernel, per review
 	$(PY) bench/bench_kernels.py
+
+# BASE: the revision to compare the committed HEAD with (its C sources built as the wheel builds them).
+BASE ?= main
+bench-instructions: setup ## Instructions the kernels execute (callgrind): BASE against HEAD, per function
+	$(PY) bench/kernel_instructions.py $(BASE) HEAD --out reports/bench/kernel_instructions.json
 
 bench-serve: setup ## HTTP throughput and latency: our service against MLflow's scoring server
 	$(PY) bench/bench_serve.py
