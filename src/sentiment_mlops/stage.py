@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -18,6 +19,13 @@ from sentiment_mlops.config import ConfigError, Params, Paths, load_params
 #: The failures a room's stages expect. A function: the room imports its error classes (and the
 #: heavy modules that define them) only when a stage fails, so ``sentiment --help`` stays instant.
 Expected = Callable[[], tuple[type[BaseException], ...]]
+
+#: ``--log``: the prediction log a command reads, where the service writes it by default.
+PredictionLogOption = Annotated[
+    str,
+    typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
+]
+DEFAULT_PREDICTION_LOG = "prediction-log"
 
 
 class Engine(StrEnum):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ import yaml
 
 from tests.integration.prometheus_server import Prometheus
 from tests.integration.serving_server import ApiServer
+from tests.integration.weak_model import train_weak_project
 from tests.unit.test_canary_manifests import analysis_queries, passes, render_canary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -39,19 +39,7 @@ REVIEWS = 300
 @pytest.fixture(scope="module")
 def weak_model_dir(small_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real model trained like the stable one, on the first 60 reviews of its training split."""
-    from sentiment_mlops.config import Paths, load_params
-    from sentiment_mlops.training import train
-
-    root = tmp_path_factory.mktemp("weak-project")
-    shutil.copy(small_project / "params.yaml", root / "params.yaml")
-    shutil.copytree(small_project / "data", root / "data")
-    train_path = root / "data" / "processed" / "train.parquet"
-    train_df = pd.read_parquet(train_path)
-    # Both classes in the slice, so the model trains; 60 reviews is far too few to learn much.
-    small = pd.concat([train_df[train_df.label == 0].head(30), train_df[train_df.label == 1].head(30)])
-    small.to_parquet(train_path)
-    train.run(Paths(root), load_params(root / "params.yaml"), track=False)
-    return root / "models" / "model"
+    return train_weak_project(small_project, tmp_path_factory.mktemp("weak-project")) / "models" / "model"
 
 
 @pytest.fixture(scope="module")

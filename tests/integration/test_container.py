@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,7 @@ import pytest
 
 from sentiment_mlops import __version__
 from tests.conftest import REPO_ROOT, free_port
+from tests.integration.containers import Podman
 
 pytestmark = [pytest.mark.container, pytest.mark.integration]
 
@@ -39,58 +39,16 @@ REVIEWS = [
 ]
 
 
-@dataclass(frozen=True)
-class Podman:
-    """podman with the environment ../shared/tools/container-env.sh prepares."""
-
-    env: dict[str, str]
-    runtime_flags: list[str]
-
-    def __call__(
-        self, *args: str, check: bool = True, timeout: float = 600
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["podman", *self.runtime_flags, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
-        )
-
-
-def container_env(shared: Path) -> dict[str, str]:
-    """The environment after sourcing container-env.sh (installs podman and the base image if missing)."""
-    script = shared / "tools" / "container-env.sh"
-    out = subprocess.run(
-        ["bash", "-c", f"source {shlex.quote(str(script))} >&2 && env -0"],
-        capture_output=True,
-        check=False,
-        timeout=900,
-    )
-    if out.returncode != 0:
-        pytest.fail(f"{script} failed:\n{out.stderr.decode(errors='replace')}")
-    pairs = (item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
-    return dict(pairs)
-
-
 @pytest.fixture(scope="module")
 def podman(shared: Path) -> Podman:
-    env = container_env(shared)
-    return Podman(env, shlex.split(env.get("CONTAINER_RUNTIME_FLAGS", "")))
+    return Podman.prepared(shared)
 
 
 @pytest.fixture(scope="module")
 def image(podman: Podman, small_model_dir: Path) -> Iterator[str]:
     """The API image with the tests' small model baked in; removed afterwards."""
     tag = f"localhost/sentiment-api:test-{os.getpid()}"
-    env = {**podman.env, "MODEL_DIR": str(small_model_dir), "PYTHON": str(REPO_ROOT / ".venv/bin/python")}
-    for cmd in (["deploy/build-context.sh", "api"], ["deploy/build-image.sh", "api", tag]):
-        out = subprocess.run(
-            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=900
-        )
-        assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
-    yield tag
+    yield podman.build("api", tag, {"MODEL_DIR": str(small_model_dir)}, timeout=900)
     podman("rmi", "--force", tag, check=False)
 
 
@@ -250,13 +208,7 @@ def test_image_fits_the_size_budget(podman: Podman, image: str) -> None:
 @pytest.fixture(scope="module")
 def scaler(podman: Podman) -> Iterator[tuple[str, int, int]]:
     """The predictive scaler's image, running read-only on free ports: (name, grpc port, metrics port)."""
-    tag = f"localhost/sentiment-scaler:test-{os.getpid()}"
-    env = {**podman.env, "PYTHON": str(REPO_ROOT / ".venv/bin/python")}
-    for cmd in (["deploy/build-context.sh", "scaler"], ["deploy/build-image.sh", "scaler", tag]):
-        out = subprocess.run(
-            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=900
-        )
-        assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+    tag = podman.build("scaler", f"localhost/sentiment-scaler:test-{os.getpid()}", {}, timeout=900)
     name, grpc_port, metrics_port = f"sentiment-scaler-test-{os.getpid()}", free_port(), free_port()
     try:
         podman(

@@ -30,7 +30,8 @@ import yaml
 
 from tests.integration.serving_server import ApiServer
 from tests.integration.test_serving_resilience import Load, _wait_for
-from tests.integration.test_shadow_scoring import replay, train_weak_project
+from tests.integration.test_shadow_scoring import replay
+from tests.integration.weak_model import train_weak_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import requests
 
 from sentiment_mlops.model.artifact import SentimentModel
 from tests.integration.serving_server import ApiServer
+from tests.integration.weak_model import train_weak_project
 
 pytestmark = pytest.mark.integration
 
@@ -35,24 +35,6 @@ LABEL_EVERY = 3  # two reviews in three get their label back: the labelled part
 @pytest.fixture(scope="module")
 def weak_project(small_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_weak_project(small_project, tmp_path_factory.mktemp("weak-shadow"))
-
-
-def train_weak_project(small_project: Path, root: Path) -> Path:
-    """A project whose model is trained like the champion on the first 60 reviews of its training
-    split, and evaluated (reports/metrics.json), so the registry can register it."""
-    from sentiment_mlops.config import Paths, load_params
-    from sentiment_mlops.training import evaluate, train
-
-    shutil.copy(small_project / "params.yaml", root / "params.yaml")
-    shutil.copytree(small_project / "data", root / "data")
-    train_path = root / "data" / "processed" / "train.parquet"
-    train_df = pd.read_parquet(train_path)
-    small = pd.concat([train_df[train_df.label == 0].head(30), train_df[train_df.label == 1].head(30)])
-    small.to_parquet(train_path)
-    paths, params = Paths(root), load_params(root / "params.yaml")
-    train.run(paths, params, track=False)
-    evaluate.run(paths, params, track=False)
-    return root
 
 
 def replay(server: ApiServer, reviews: pd.DataFrame) -> tuple[list[str], list[str], list[int]]:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.integration.test_container import Podman, container_env
+from tests.integration.containers import Podman
 
 pytestmark = [pytest.mark.container, pytest.mark.integration, pytest.mark.shared]
 
@@ -27,20 +27,13 @@ MANIFEST = REPO_ROOT / "deploy" / "spark" / "scheduledsparkapplication.yaml"
 
 @pytest.fixture(scope="module")
 def podman(shared: Path) -> Podman:
-    env = container_env(shared)
-    return Podman(env, env.get("CONTAINER_RUNTIME_FLAGS", "").split())
+    return Podman.prepared(shared)
 
 
 @pytest.fixture(scope="module")
 def image(podman: Podman) -> Iterator[str]:
     tag = f"localhost/sentiment-spark:test-{os.getpid()}"
-    env = {**podman.env, "PYTHON": str(REPO_ROOT / ".venv/bin/python")}
-    for cmd in (["deploy/build-context.sh", "spark"], ["deploy/build-image.sh", "spark", tag]):
-        out = subprocess.run(
-            cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=1800
-        )
-        assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
-    yield tag
+    yield podman.build("spark", tag, {}, timeout=1800)
     podman("rmi", "--force", tag, check=False)
 
 

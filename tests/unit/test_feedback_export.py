@@ -27,6 +27,7 @@ def predictions(n: int) -> pd.DataFrame:
             "text": [f"production review {i}" for i in range(n)],
             "probability": [0.8] * n,
             "model_version": ["1"] * n,
+            "role": ["champion"] * n,
         }
     )
 
@@ -62,6 +63,15 @@ def test_texts_of_the_evaluation_set_never_reach_training() -> None:
     fb = feedback([(f"p{i}", "positive", i) for i in range(4)])
     joined, stats = join(predictions(4), fb, evaluation_texts=["production review 2 ", "unrelated"])
     assert "p2" not in set(joined["id"]) and stats.leaked == 1 and len(joined) == 3
+
+
+def test_a_shadows_rows_never_stand_for_the_served_prediction() -> None:
+    served = predictions(2)
+    shadow = served.assign(probability=0.1, model_version="2", role="shadow")
+    both = pd.concat([shadow, served], ignore_index=True)  # the shadow's rows first: not picked
+    joined, stats = join(both, feedback([("p0", "positive", 0), ("p1", "negative", 0)]), [])
+    assert list(joined["model_version"]) == ["1", "1"] and list(joined["probability"]) == [0.8, 0.8]
+    assert stats.predictions == 4 and stats.unknown_ids == 0
 
 
 def test_rows_logged_without_text_cannot_train_and_are_counted() -> None:

@@ -90,21 +90,16 @@ def test_podman_never_pulls_and_keeps_the_healthcheck(context: Path, tmp_path: P
 
 def test_make_passes_the_engine_and_sources_the_podman_setup_only_for_podman() -> None:
     env = {**os.environ, "MAKEFLAGS": ""}
-    docker = subprocess.run(
-        ["make", "-n", "image-smoke", "ENGINE=docker"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    podman = subprocess.run(
-        ["make", "-n", "image-smoke", "ENGINE=podman"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    docker, podman = (
+        subprocess.run(
+            ["make", "-n", "image-smoke", f"ENGINE={engine}"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for engine in ("docker", "podman")
+    )
     assert "CONTAINER_ENGINE=docker deploy/run-image-smoke.sh" in docker and "container-env.sh" not in docker
     assert "container-env.sh" in podman and "CONTAINER_ENGINE=podman deploy/run-image-smoke.sh" in podman

@@ -115,7 +115,8 @@ def test_scores_match_the_reference(small_model_dir: Path, small_project: Path, 
 
 
 def test_the_single_review_path_matches_the_reference(small_project: Path, reference) -> None:
-    """``score_one`` / ``predict_one`` / ``predict([x])``: the reference's counts, P within 1e-6."""
+    """``score_one`` / ``predict_one`` / ``predict([x])`` / ``score_lists``: the reference's counts,
+    P within 1e-6."""
     reviews = [*_reviews(small_project)[:400], "a great film " * 8000]  # > 64 KB: scored without the GIL
     model = _model(hash_bits=18, density=0.3)
     want = model.score(reviews)
@@ -137,6 +138,12 @@ def test_the_single_review_path_matches_the_reference(small_project: Path, refer
                 assert fresh.predict([review]) == [one]
                 assert abs(one.probability - p) <= 1e-6 and one.n_ngrams == n_ngrams
                 assert fresh.predict_proba([review]).tolist() == [one.probability]
+                assert fresh.score_lists([review]) == ([one.probability], [n_tokens], [n_ngrams], [n_unseen])
+            batch = fresh.score_lists(reviews)  # the batch call: the same counts, the same P
+            assert (batch.n_tokens, batch.n_ngrams, batch.n_unseen) == tuple(
+                getattr(want, name).tolist() for name in ("n_tokens", "n_ngrams", "n_unseen")
+            )
+            np.testing.assert_allclose(batch.probabilities, sigmoid(want.logits), rtol=0, atol=1e-6)
     kernels.load.cache_clear()
 
 

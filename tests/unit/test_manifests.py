@@ -538,14 +538,30 @@ def test_typo_in_a_core_field_fails(deploy_copy: Path) -> None:
     assert any("no readinessProbe" in p for p in problems), problems
 
 
-def test_container_without_limits_fails(deploy_copy: Path) -> None:
-    _edit(
-        deploy_copy / "k8s" / "base" / "deployment.yaml",
-        '            limits:\n              cpu: "1"\n              memory: 384Mi\n',
-        "",
-    )
-    problems = _problems_of_copy(deploy_copy, "local")
-    assert "Deployment/sentiment-api container api: no limits.memory" in problems, problems
+@pytest.mark.parametrize(
+    ("overlay", "old", "new", "problem"),
+    [
+        (
+            "local",
+            '            limits:\n              cpu: "1"\n              memory: 384Mi\n',
+            "",
+            "Deployment/sentiment-api container api: no limits.memory",
+        ),
+        (
+            "eks",
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+            "Deployment/sentiment-api container api: readOnlyRootFilesystem is not true",
+        ),
+    ],
+    ids=["no-limits", "writable-root"],
+)
+def test_a_weakened_deployment_fails(
+    deploy_copy: Path, overlay: str, old: str, new: str, problem: str
+) -> None:
+    _edit(deploy_copy / "k8s" / "base" / "deployment.yaml", old, new)
+    problems = _problems_of_copy(deploy_copy, overlay)
+    assert problem in problems, problems
 
 
 def test_latest_tag_fails(deploy_copy: Path) -> None:
@@ -554,17 +570,6 @@ def test_latest_tag_fails(deploy_copy: Path) -> None:
     )
     problems = _problems_of_copy(deploy_copy, "local")
     assert any("mutable tag 'latest'" in p for p in problems), problems
-
-
-def test_root_filesystem_writable_fails(deploy_copy: Path) -> None:
-    _edit(
-        deploy_copy / "k8s" / "base" / "deployment.yaml",
-        "readOnlyRootFilesystem: true",
-        "readOnlyRootFilesystem: false",
-    )
-    assert "Deployment/sentiment-api container api: readOnlyRootFilesystem is not true" in _problems_of_copy(
-        deploy_copy
-    )
 
 
 def test_typo_in_a_crd_field_fails(deploy_copy: Path) -> None:

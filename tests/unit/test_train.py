@@ -43,7 +43,7 @@ def _val(X: csr_matrix, y: np.ndarray) -> ValidationSets:
     return ValidationSets(y, {WHOLE: X})
 
 
-def _fit(X: csr_matrix, y: np.ndarray, **kw: float) -> nbsvm.Fitted:
+def _fit(X: csr_matrix, y: np.ndarray, **kw: float | nbsvm.Snippets) -> nbsvm.Fitted:
     args = {"C": 1.0, "nb_alpha": 1.0, "beta": 1.0, "min_df": 1, "max_iter": 1000} | kw
     return nbsvm.fit_nbsvm(X, y, **args)  # type: ignore[arg-type]
 
@@ -155,29 +155,10 @@ def test_snippets_join_the_fit_but_not_the_nb_statistics() -> None:
     # positive; the NB ratio of S stays neutral, counted on whole reviews only.
     S_X, S_y = _matrix([([S], 1, 10)])
     plain = _fit(X, y, min_df=1)
-    pulled = nbsvm.fit_nbsvm(
-        X,
-        y,
-        C=1.0,
-        nb_alpha=1.0,
-        beta=1.0,
-        min_df=1,
-        max_iter=1000,
-        snippets=nbsvm.Snippets(S_X, S_y),
-        snippet_weight=1.0,
-    )
+    snippets = nbsvm.Snippets(S_X, S_y)
+    pulled = _fit(X, y, snippets=snippets, snippet_weight=1.0)
     assert pulled.bias > plain.bias
-    none = nbsvm.fit_nbsvm(
-        X,
-        y,
-        C=1.0,
-        nb_alpha=1.0,
-        beta=1.0,
-        min_df=1,
-        max_iter=1000,
-        snippets=nbsvm.Snippets(S_X, S_y),
-        snippet_weight=0.0,
-    )
+    none = _fit(X, y, snippets=snippets, snippet_weight=0.0)
     np.testing.assert_array_equal(none.weights, plain.weights)
 
 

@@ -92,11 +92,7 @@ def join(
     labels = latest_labels(feedback, stats)
     # A shadow's rows share the served prediction's id (serving/shadow.py); training and the
     # production window take what was served.
-    # Logs written before the role column existed hold served rows only.
-    if "role" in predictions:
-        served = predictions[predictions["role"].fillna("champion") != "shadow"]
-    else:
-        served = predictions
+    served = predictions[predictions["role"] != "shadow"]
     preds = served.drop_duplicates("id", keep="first")
     joined = labels.merge(preds[["id", "ts", "text", "probability", "model_version"]], on="id", how="left")
     known = joined["ts"].notna()

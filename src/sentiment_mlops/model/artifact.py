@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -38,6 +38,7 @@ __all__ = [
     "LABELS",
     "ModelError",
     "Prediction",
+    "ScoredLists",
     "SentimentModel",
     "seen_bitmap",
     "sigmoid",
@@ -58,6 +59,20 @@ class Prediction:
     n_tokens: int
     n_ngrams: int
     n_unseen: int
+
+
+class ScoredLists(NamedTuple):
+    """P(positive) and counts of each review of a batch, as Python lists (what the service records)."""
+
+    probabilities: list[float]
+    n_tokens: list[int]
+    n_ngrams: list[int]
+    n_unseen: list[int]
+
+    @property
+    def unseen_shares(self) -> list[float]:
+        """Per review, the share of its distinct n-grams never seen in training (0 without n-grams)."""
+        return [u / g if g else 0.0 for u, g in zip(self.n_unseen, self.n_ngrams, strict=True)]
 
 
 @dataclass
@@ -128,6 +143,17 @@ class SentimentModel:
         """P(positive) of one scored review: :meth:`probabilities` in scalar math, for one review."""
         cal = self.calibration
         return sigmoid_one(logit) if cal is None else cal.probability(logit, n_ngrams)
+
+    def score_lists(self, texts: Sequence[str]) -> ScoredLists:
+        """P(positive) and counts of each review as lists: a single review in one kernel call that
+        returns Python scalars (no arrays), a batch in one batch call (every serving path)."""
+        if isinstance(texts, list) and len(texts) == 1:
+            logit, n_tokens, n_ngrams, n_unseen = self.score_one(texts[0])
+            return ScoredLists([self.probability(logit, n_ngrams)], [n_tokens], [n_ngrams], [n_unseen])
+        s = self.score(texts)
+        return ScoredLists(
+            self.probabilities(s).tolist(), s.n_tokens.tolist(), s.n_ngrams.tolist(), s.n_unseen.tolist()
+        )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of ``positive`` for each review."""

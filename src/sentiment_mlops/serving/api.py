@@ -53,24 +53,15 @@ def score_texts(state: ModelState, texts: list[str], environ: dict[str, Any], ro
     """Score a batch in one call, record its metrics and queue it for the prediction log. Every
     scoring route comes through here, so every served prediction is counted and logged."""
     model, info = state.get()
-    if len(texts) == 1:  # one kernel call returning Python scalars: no arrays for one review
-        logit, n_tok, n_gram, n_new = model.score_one(texts[0])
-        probabilities = [model.probability(logit, n_gram)]
-        n_tokens, n_ngrams, n_unseen = [n_tok], [n_gram], [n_new]
-    else:
-        scores = model.score(texts)
-        probabilities = model.probabilities(scores).tolist()
-        n_tokens, n_ngrams, n_unseen = (
-            scores.n_tokens.tolist(),
-            scores.n_ngrams.tolist(),
-            scores.n_unseen.tolist(),
-        )
-    state.metrics.observe_scores(probabilities, n_tokens, n_ngrams, n_unseen)
+    scored = model.score_lists(texts)
+    probabilities = scored.probabilities
+    state.metrics.observe_scores(probabilities, scored.n_tokens, scored.n_ngrams, scored.n_unseen)
     ids = prediction_ids(environ.get(REQUEST_ID_KEY) or "-", probabilities, info.version)
     plog = state.prediction_log
     if plog is not None:
-        unseen = [u / g if g else 0.0 for u, g in zip(n_unseen, n_ngrams, strict=True)]
-        plog.log_predictions(ids, texts, probabilities, n_tokens, unseen, info.name, info.version, route)
+        plog.log_predictions(
+            ids, texts, probabilities, scored.n_tokens, scored.unseen_shares, info.name, info.version, route
+        )
     shadow = state.shadow
     if shadow is not None:  # after the answer is made: the shadow cannot change it
         shadow.score(texts, probabilities, ids, route)

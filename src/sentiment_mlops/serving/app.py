@@ -59,8 +59,9 @@ def create_app(
     state = ModelState(model, metrics, uri=app.config["MODEL_URI"], prediction_log=plog)
     if app.config["SHADOW_MODEL_URI"]:
         # A shadow that fails to load is counted and retried on SIGHUP; the app serves without it.
-        state.shadow = Shadow(str(app.config["SHADOW_MODEL_URI"]), metrics, plog)
-        state.shadow.load()
+        shadow = Shadow(str(app.config["SHADOW_MODEL_URI"]), metrics, plog)
+        shadow.load()
+        state.attach_shadow(shadow)
     app.extensions[EXTENSION] = state
     app.config["LIMITS"] = limits
 

@@ -20,6 +20,7 @@ from sentiment_mlops.config import (
     ConfigError,
     ServerSettings,
 )
+from sentiment_mlops.stage import DEFAULT_PREDICTION_LOG, PredictionLogOption
 
 GUNICORN_CONFIG = "python:sentiment_mlops.serving.gunicorn_conf"
 WSGI_APP = "sentiment_mlops.serving.wsgi:build_app()"
@@ -90,10 +91,7 @@ shadow_app = typer.Typer(help="Shadow scoring: how the challenger would have ans
 
 @shadow_app.command("report")
 def shadow_report(
-    log_url: Annotated[
-        str,
-        typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
-    ] = "prediction-log",
+    log_url: PredictionLogOption = DEFAULT_PREDICTION_LOG,
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
     shadow_version: Annotated[
         str | None, typer.Option(help="Only the reviews this shadow version scored (default: all).")

@@ -28,6 +28,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prom_multiprocess
 from prometheus_client.mmap_dict import MmapedDict
 
+from sentiment_mlops.serving.series import InfoSeries, init_label_series
 from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
 
 LATENCY_BUCKETS = (
@@ -157,7 +158,7 @@ class Metrics:
         self._latency_children: dict[tuple[str, str], Any] = {}
         self._negative = self.predictions.labels(prediction="negative")
         self._positive = self.predictions.labels(prediction="positive")
-        self._info_labels: tuple[str, ...] | None = None
+        self._info = InfoSeries(self.info)
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome=outcome)
         for reason in ("unknown_id", "duplicate"):
@@ -199,12 +200,8 @@ class Metrics:
         self.unseen.inc(sum(n_unseen))
 
     def init_feedback(self, version: str) -> None:
-        """Expose the four (predicted, actual) feedback series of a model version at 0 as soon as
-        it serves: rate() needs a sample before the first label, or the first labels of each
-        series (a series that appears already at N) never count as an increase."""
-        for predicted in ("negative", "positive"):
-            for actual in ("negative", "positive"):
-                self.feedback.labels(version, predicted, actual)
+        """The four feedback series of a model version at 0 as soon as it serves."""
+        init_label_series(self.feedback, version)
 
     def count_logged(self, table: str, rows: int) -> None:
         self.log_rows.labels(table=table).inc(rows)
@@ -216,11 +213,7 @@ class Metrics:
         self, name: str, version: str, content_hash: str, alias: str, featurizer: str, baseline: float | None
     ) -> None:
         """Publish which model serves; the previous model's info series drops to 0."""
-        labels = (name, version, content_hash, alias, featurizer)
-        if self._info_labels is not None and self._info_labels != labels:
-            self.info.labels(*self._info_labels).set(0)
-        self.info.labels(*labels).set(1)
-        self._info_labels = labels
+        self._info.set(name, version, content_hash, alias, featurizer)
         if baseline is not None:
             self.baseline_positive_share.set(baseline)
         self.ready.set(1)

@@ -46,7 +46,6 @@ class Shadow:
         # prediction id -> (the shadow's predicted class, its version), for live feedback
         self._answers: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._logged_at = -LOG_EVERY_SECONDS
-        self._champions: set[str] = set()  # champion versions whose feedback series exist
 
     @property
     def ready(self) -> bool:
@@ -83,6 +82,10 @@ class Shadow:
 
     reload = load
 
+    def champion_serves(self, version: str) -> None:
+        """Expose the champion's label series at 0 when a champion version starts serving."""
+        self.metrics.init_feedback(CHAMPION, version_token(version))
+
     def score(self, texts: list[str], probabilities: list[float], ids: list[str], route: str) -> None:
         """Score ``texts`` with the shadow, compare with the champion's ``probabilities``, log and
         count. Never raises: the champion's answer is already made."""
@@ -91,15 +94,8 @@ class Shadow:
             return
         model, info, answers = current
         try:
-            if len(texts) == 1:  # as the champion: one kernel call returning scalars
-                logit, n_tok, n_gram, n_new = model.score_one(texts[0])
-                shadow_p = [model.probability(logit, n_gram)]
-                n_tokens, n_ngrams, n_unseen = [n_tok], [n_gram], [n_new]
-            else:
-                scores = model.score(texts)
-                shadow_p = model.probabilities(scores).tolist()
-                n_tokens, n_ngrams = scores.n_tokens.tolist(), scores.n_ngrams.tolist()
-                n_unseen = scores.n_unseen.tolist()
+            scored = model.score_lists(texts)
+            shadow_p = scored.probabilities
             agree = champion_pos = shadow_pos = 0
             remembered = self._answers
             with self._lock:
@@ -115,16 +111,20 @@ class Shadow:
             m = self.metrics
             m.count_pairs(agree, n - agree)
             champion_version = ids[0].rsplit(".", 1)[-1] if ids else ""
-            if champion_version not in self._champions:  # its label series start at 0
-                self._champions.add(champion_version)
-                m.init_feedback(CHAMPION, champion_version)
             m.count_predictions(CHAMPION, champion_version, champion_pos, n - champion_pos)
             m.count_predictions(SHADOW, answers[0][1], shadow_pos, n - shadow_pos)
             plog = self.prediction_log
             if plog is not None:
-                unseen = [u / g if g else 0.0 for u, g in zip(n_unseen, n_ngrams, strict=True)]
                 plog.log_predictions(
-                    ids, texts, shadow_p, n_tokens, unseen, info.name, info.version, route, SHADOW
+                    ids,
+                    texts,
+                    shadow_p,
+                    scored.n_tokens,
+                    scored.unseen_shares,
+                    info.name,
+                    info.version,
+                    route,
+                    SHADOW,
                 )
         except Exception:
             self._failed("score")

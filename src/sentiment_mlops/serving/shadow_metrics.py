@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from sentiment_mlops.serving.series import InfoSeries, init_label_series
+
 ROLES = ("champion", "shadow")
 ERROR_STAGES = ("load", "score", "feedback")
 
@@ -64,7 +66,7 @@ class ShadowMetrics:
         self._agree = self.agreement.labels(agree="true")
         self._disagree = self.agreement.labels(agree="false")
         self._children: dict[tuple[object, ...], Any] = {}
-        self._info_labels: tuple[str, str, str] | None = None
+        self._info = InfoSeries(self.info)
 
     def count_pairs(self, agree: int, disagree: int) -> None:
         if agree:
@@ -78,11 +80,8 @@ class ShadowMetrics:
                 self._child(self.predictions, role, version, prediction).inc(n)
 
     def init_feedback(self, role: str, version: str) -> None:
-        """Expose a role's four (predicted, actual) label series at 0 when its version starts
-        scoring: rate() counts the first labels only if it saw the series before them."""
-        for predicted in ("negative", "positive"):
-            for actual in ("negative", "positive"):
-                self._child(self.feedback, role, version, predicted, actual)
+        """A role's four label series at 0 when its version starts scoring."""
+        init_label_series(self.feedback, role, version)
 
     def count_feedback(self, role: str, version: str, predicted: str, actual: str) -> None:
         self._child(self.feedback, role, version, predicted, actual).inc()
@@ -92,11 +91,7 @@ class ShadowMetrics:
 
     def set_shadow(self, name: str, version: str, content_hash: str) -> None:
         """Publish which model shadows; the previous shadow's info series drops to 0."""
-        labels = (name, version, content_hash)
-        if self._info_labels is not None and self._info_labels != labels:
-            self.info.labels(*self._info_labels).set(0)
-        self.info.labels(*labels).set(1)
-        self._info_labels = labels
+        self._info.set(name, version, content_hash)
         self.ready.set(1)
 
     def _child(self, family: Counter, *labels: str) -> Any:

@@ -59,6 +59,8 @@ class Shadowing(Protocol):
 
     def count_feedback(self, items: list[FeedbackItem]) -> None: ...
 
+    def champion_serves(self, version: str) -> None: ...
+
     def reload(self) -> bool: ...
 
 
@@ -93,6 +95,13 @@ class ModelState:
     def ready(self) -> bool:
         return self._current is not None
 
+    def attach_shadow(self, shadow: Shadowing) -> None:
+        """Score ``shadow`` beside the served model from now on (and beside every model it loads)."""
+        with self._lock:
+            self.shadow = shadow
+            if self._current is not None:
+                shadow.champion_serves(self._current[1].version)
+
     def get(self) -> tuple[SentimentModel, ModelInfo]:
         current = self._current
         if current is None:
@@ -114,6 +123,8 @@ class ModelState:
                 info.baseline_positive_share,
             )
             self.feedback.served(info.version)  # labels for its ids count live from now on
+            if self.shadow is not None:
+                self.shadow.champion_serves(info.version)
             if info.validation_accuracy is not None:
                 self.metrics.validation_accuracy.set(info.validation_accuracy)
         return info

@@ -1,4 +1,8 @@
-"""Every malformed request gets a 4xx with ``{"error": {"code", "message"}}``; never a 500."""
+"""Every malformed request gets a 4xx with ``{"error": {"code", "message"}}``; never a 500.
+
+Here: what ``/v1/predict``'s schema refuses, and routing errors. What every scoring route shares
+(JSON syntax, encoding, nesting, non-finite numbers, body size, Content-Type) is sent to every
+route by test_request_path.py."""
 
 from __future__ import annotations
 
@@ -20,13 +24,6 @@ def _error(r: object) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("body", "status", "code", "fragment"),
     [
-        (b"{", 400, "invalid_json", "invalid JSON"),
-        (b"", 400, "invalid_json", "empty"),
-        (b'{"text": "caf\xe9"}', 400, "invalid_json", "UTF-8"),
-        (b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json", "nested"),
-        (b'{"text": NaN}', 422, "invalid_input", "NaN"),
-        (b'{"texts": ["a", Infinity]}', 422, "invalid_input", "Infinity"),
-        (b'{"text": -Infinity}', 422, "invalid_input", "Infinity"),
         (b'"just a string"', 422, "invalid_input", "JSON object"),
         (b"[]", 422, "invalid_input", "JSON object"),
         (b"{}", 422, "invalid_input", "exactly one"),
@@ -54,20 +51,6 @@ def test_malformed_predict_bodies(
     err = _error(r)
     assert err["code"] == code
     assert fragment in err["message"]
-
-
-def test_body_over_the_cap_is_413_before_parsing(client: FlaskClient) -> None:
-    client.application.config["MAX_CONTENT_LENGTH"] = 1024
-    r = client.post("/v1/predict", data=b"{" * 10_000, content_type=JSON)
-    assert r.status_code == 413
-    assert _error(r)["code"] == "payload_too_large"
-
-
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
-def test_json_endpoint_requires_json_content_type(client: FlaskClient, content_type: str | None) -> None:
-    r = client.post("/v1/predict", data=b'{"text": "fine"}', content_type=content_type)
-    assert r.status_code == 415
-    assert _error(r)["code"] == "unsupported_media_type"
 
 
 def test_unknown_route_and_wrong_method(client: FlaskClient) -> None:

@@ -67,6 +67,7 @@ def capped(client: FlaskClient) -> FlaskClient:
         (b"[" * 2000 + b"]" * 2000, 400, "invalid_json", "JSON is nested too deeply"),
         (b'{"text": NaN}', 422, "invalid_input", "NaN is not a valid JSON number"),
         (b'{"texts": ["a", -Infinity]}', 422, "invalid_input", "-Infinity is not a valid JSON number"),
+        (b'{"texts": ["a", Infinity]}', 422, "invalid_input", "Infinity is not a valid JSON number"),
         (b"{" * (CAP + 1), 413, "payload_too_large", f"request body is larger than the limit of {CAP} bytes"),
     ],
 )

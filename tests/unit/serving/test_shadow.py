@@ -18,6 +18,7 @@ from sentiment_mlops.data.feedback import read_log
 from sentiment_mlops.data.log_format import PREDICTIONS
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app, model_state
+from sentiment_mlops.serving.feedback import version_token
 from sentiment_mlops.serving.prediction_log import LogSettings
 from sentiment_mlops.serving.shadow import Shadow
 from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
@@ -211,3 +212,23 @@ def test_feedback_series_of_a_shadow_exist_at_zero_before_the_first_label() -> N
         for actual in ("negative", "positive"):
             labels = f'actual="{actual}",model_version="v2",predicted="{predicted}",role="shadow"'
             assert f"model_shadow_feedback_total{{{labels}}} 0.0" in text
+
+
+def test_the_champions_label_series_exist_at_zero_as_soon_as_it_serves(
+    model: SentimentModel, tmp_path: Path
+) -> None:
+    """Set when a champion loads (and again for each one a reload installs), not per request."""
+    app = _app(model, _opposite(model, tmp_path / "shadow", "7"))
+    client = app.test_client()
+    successor = dataclasses.replace(
+        model, card={**model.card, "registry": {"name": "sentiment", "version": "8"}}
+    )
+    for step, version in enumerate((version_token(model.version), "8")):
+        if step:
+            model_state(app).install(successor)
+        for predicted in ("negative", "positive"):
+            for actual in ("negative", "positive"):
+                labels = (
+                    f'actual="{actual}",model_version="{version}",predicted="{predicted}",role="champion"'
+                )
+                assert _metric(client, f"model_shadow_feedback_total{{{labels}}}") == 0.0
