@@ -123,10 +123,12 @@ image-load: ## Load the image archive (build/sentiment-api.tar.gz) into ENGINE: 
 	@[ -s build/sentiment-api.tar.gz ] || { echo "build/sentiment-api.tar.gz is missing: make image-archive" >&2; exit 2; }
 	$(ENGINE_ENV) bash -c 'gunzip --stdout build/sentiment-api.tar.gz | "$$CONTAINER_ENGINE" $${CONTAINER_RUNTIME_FLAGS:-} load'
 
-manifests: ## Render the eks overlay with the API image IMAGE_REF (repository@sha256:...) pinned: build/manifests.yaml
+# With SHADOW_IMAGE_REF (the challenger's image, by digest) the shadow stage: the API keeps IMAGE_REF
+# and scores every request with the challenger's model too (deploy/k8s/components/shadow).
+manifests: ## Render the eks overlay with the API image IMAGE_REF (repository@sha256:...) pinned [and SHADOW_IMAGE_REF]: build/manifests.yaml
 	@[ -n "$(IMAGE_REF)" ] || { echo "set IMAGE_REF=<repository>@sha256:<digest>" >&2; exit 2; }
 	mkdir -p build
-	deploy/render-overlay.sh "$(IMAGE_REF)" > build/manifests.yaml.part
+	SHADOW_IMAGE="$(SHADOW_IMAGE_REF)" deploy/render-overlay.sh "$(IMAGE_REF)" > build/manifests.yaml.part
 	mv build/manifests.yaml.part build/manifests.yaml
 
 image-spark: setup ## Build the Spark batch image sentiment-spark:<version> (Java + pyspark + our wheel) with ENGINE

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sentiment_mlops.config import Paths
+from sentiment_mlops.data.log_format import TEXT_MODES
 from sentiment_mlops.files import atomic_write_json
-from sentiment_mlops.serving.log_tables import TEXT_MODES
 from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
 from serve_inputs import median_reviews
 

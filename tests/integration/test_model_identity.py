@@ -185,6 +185,33 @@ def test_every_surface_of_the_service_states_the_identity_of_the_labels(
         assert info[0].endswith(" 1.0")
 
 
+def test_the_shadow_stage_registers_and_exports_without_promoting(
+    released: list[dict[str, str]],
+    team_registry: str,
+    small_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CD with SENTIMENT_DELIVERY_STAGE=shadow: version N is registered and exported with its card
+    # (the challenger image's), the champion stays where it was; the stage goes to the job's outputs.
+    from mlflow import MlflowClient
+
+    from sentiment_mlops.model.artifact import SentimentModel
+
+    client = MlflowClient(tracking_uri=team_registry)
+    before = client.get_model_version_by_alias("sentiment", "champion").version
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("RELEASE_STAGE", "shadow")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    labels = ci_then_release(small_project, tmp_path / "challenger", team_registry, 1.0)
+    version = labels["io.sentiment-mlops.model.version"]
+    assert version == str(len(released) + 1)
+    assert client.get_model_version_by_alias("sentiment", "champion").version == before
+    assert client.get_model_version_by_alias("sentiment", "challenger").version == version
+    assert SentimentModel.load(labels["dir"]).version == version
+    assert "stage=shadow" in output.read_text().splitlines()
+
+
 def test_the_runbooks_rollback_points_the_registry_at_the_model_that_serves(
     released: list[dict[str, str]], team_registry: str, tmp_path: Path
 ) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from sentiment_mlops.data.feedback import read_log
-from sentiment_mlops.serving.prediction_log import FEEDBACK, PREDICTIONS, LogSettings, PredictionLog
+from sentiment_mlops.data.log_format import FEEDBACK, PREDICTIONS
+from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,9 @@ import pytest
 from sentiment_mlops.data.errors import DataError
 from sentiment_mlops.data.feedback import export, join
 from sentiment_mlops.data.labelled import read_labelled
-from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog, _schema, write_segment
+from sentiment_mlops.data.log_format import arrow_schema
+from sentiment_mlops.serving.log_sink import write_segment
+from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
@@ -98,7 +100,7 @@ def test_export_reads_the_log_and_holds_out_the_newest_window(tmp_path: Path) ->
 
 
 def test_export_without_feedback_is_an_error(tmp_path: Path) -> None:
-    table = pa.Table.from_pylist([], schema=_schema("predictions"))
+    table = pa.Table.from_pylist([], schema=arrow_schema("predictions"))
     write_segment(str(tmp_path), "predictions/date=2026-03-01/part-0.parquet", table)
     with pytest.raises(DataError, match="no feedback"):
         export(str(tmp_path), [], tmp_path / "a.parquet", tmp_path / "b.parquet", 0.3, 1)

@@ -40,6 +40,16 @@ OVERLAYS = ("local", "eks")
 COMPONENTS = sorted(p.parent.name for p in (K8S / "components").glob("*/kustomization.yaml"))
 # Components that patch another component's objects, which must be listed before them.
 REQUIRES = {"canary": ["istio"]}
+# Images a component leaves for the release to pin (deploy/render-overlay.sh), pinned here as CD does.
+COMPONENT_IMAGES = {
+    "shadow": [
+        {
+            "name": "sentiment-api-challenger",
+            "newName": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/sentiment-api",
+            "digest": "sha256:" + "cd" * 32,
+        }
+    ]
+}
 CLUSTER_CONFIG = DEPLOY / "eks" / "cluster.yaml"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout"}
 # What a ScaledObject may scale here: (apiVersion, kind). An Argo Rollout has the /scale subresource.
@@ -112,6 +122,12 @@ def component_order(names: list[str]) -> list[str]:
             if needed not in ordered:
                 ordered.append(needed)
     return ordered
+
+
+def component_images(names: list[str]) -> Obj:
+    """The ``images:`` a kustomization adding the components NAMES needs (empty when none)."""
+    images = [image for name in names for image in COMPONENT_IMAGES.get(name, [])]
+    return {"images": images} if images else {}
 
 
 def _relpath(path: Path, start: Path) -> str:
@@ -415,16 +431,22 @@ def test_kubectl_only_cd_overlay_pins_the_image(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_with_all_components_validates(tmp_path: Path, overlay: str) -> None:
     assert {"istio", "predictkube"} <= set(COMPONENTS), COMPONENTS
-    components = [K8S / "components" / c for c in component_order(COMPONENTS)]
-    objects = render(write_overlay(tmp_path / "all", K8S / "overlays" / overlay, components))
+    names = component_order(COMPONENTS)
+    components = [K8S / "components" / c for c in names]
+    objects = render(
+        write_overlay(tmp_path / "all", K8S / "overlays" / overlay, components, component_images(names))
+    )
     assert all_problems(objects) == [], _report(all_problems(objects))
     assert len([o for o in objects if o["kind"] == "ScaledObject"]) == 1
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_each_component_alone_on_eks_validates(tmp_path: Path, component: str) -> None:
-    needed = [K8S / "components" / c for c in component_order([component])]
-    objects = render(write_overlay(tmp_path / component, K8S / "overlays" / "eks", needed))
+    names = component_order([component])
+    needed = [K8S / "components" / c for c in names]
+    objects = render(
+        write_overlay(tmp_path / component, K8S / "overlays" / "eks", needed, component_images(names))
+    )
     assert all_problems(objects) == [], _report(all_problems(objects))
 
 

@@ -12,6 +12,7 @@ from scipy.sparse import csr_matrix
 
 from sentiment_mlops.model.artifact import ModelError, SentimentModel
 from sentiment_mlops.model.calibration import LengthCalibration, probabilities, sigmoid
+from sentiment_mlops.registry.gate import SHORT
 from sentiment_mlops.training import calibrate, slices
 
 REVIEW = "I went in hoping.<br /><br />The first hour drags! Is it worth it? Not really. 3/10"
@@ -25,7 +26,7 @@ def test_cuts_take_words_and_sentences_without_tags() -> None:
     assert slices.last_sentence("One. Two! Three? four") == "four"
     assert slices.sentences("") == [""]
     assert slices.cut(["a b c d e f g h i j k l"], "last_10_words") == ["c d e f g h i j k l"]
-    assert set(slices.SHORT) <= set(slices.CUTS)
+    assert set(SHORT) <= set(slices.CUTS)  # the gate bounds slices that exist
 
 
 def test_augment_gives_three_labelled_snippets_per_review_reproducibly() -> None:

@@ -322,7 +322,15 @@ def test_cd_deploys_by_digest_and_rolls_back_on_failure() -> None:
     deploy = cd["deploy"]
     assert deploy["concurrency"]["cancel-in-progress"] is False
     scripts = "\n".join(step.get("run", "") for step in deploy["steps"])
-    assert 'make manifests IMAGE_REF="$IMAGE"' in scripts
+    # deploy/release-stage.sh picks the image that serves (and, in the shadow stage, the one
+    # that only shadows), both by digest; make manifests renders them.
+    assert "deploy/release-stage.sh" in scripts
+    assert 'make manifests IMAGE_REF="$IMAGE_REF" SHADOW_IMAGE_REF="$SHADOW_IMAGE_REF"' in scripts
+    render = next(s for s in deploy["steps"] if "make manifests" in s.get("run", ""))
+    assert render["env"] == {
+        "IMAGE_REF": "${{ steps.stage.outputs.image-ref }}",
+        "SHADOW_IMAGE_REF": "${{ steps.stage.outputs.shadow-image-ref }}",
+    }
     assert "kubectl apply --filename build/manifests.yaml" in scripts
     assert "kubectl rollout status" in scripts
     assert "deploy/smoke-test.sh http://127.0.0.1:18080" in scripts

@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 
 from sentiment_mlops.data.errors import DataError
-from sentiment_mlops.files import atomic_path
-from sentiment_mlops.serving.log_sink import filesystem as log_filesystem
-from sentiment_mlops.serving.prediction_log import (
+from sentiment_mlops.data.log_format import (
     FEEDBACK,
     FEEDBACK_COLUMNS,
     PREDICTION_COLUMNS,
     PREDICTIONS,
     text_hash,
 )
+from sentiment_mlops.data.log_format import filesystem as log_filesystem
+from sentiment_mlops.files import atomic_path
 
 log = logging.getLogger(__name__)
 

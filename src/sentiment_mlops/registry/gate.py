@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sentiment_mlops.config import Params
-from sentiment_mlops.training.slices import SHORT
+
+# The length slices (sentiment_mlops.training.slices) the short-input clause bounds: the gate owns
+# the choice; training selects its model on the same slices.
+SHORT = ("last_10_words", "last_20_words")
 
 
 class GateFailedError(RuntimeError):

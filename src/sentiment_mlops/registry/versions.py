@@ -19,8 +19,7 @@ from typing import Any
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import replace_dir
 from sentiment_mlops.model.artifact import SentimentModel
-from sentiment_mlops.registry.gate import GateDecision, GateFailedError, decide
-from sentiment_mlops.training.slices import SHORT
+from sentiment_mlops.registry.gate import SHORT, GateDecision, GateFailedError, decide
 
 __all__ = ["CHALLENGER", "CHAMPION", "GateDecision", "GateFailedError", "RegistryError", "decide"]
 

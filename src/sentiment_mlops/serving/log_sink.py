@@ -1,34 +1,15 @@
 """Where the prediction log's segments go: a local folder or an object store, through Arrow's own
-filesystems (:mod:`pyarrow.fs`), so the API image needs nothing beyond pyarrow for S3.
-
-``s3://bucket/prefix`` opens :class:`pyarrow.fs.S3FileSystem` with no explicit keys: the AWS SDK's
-default credential chain then finds them, including the web-identity token that IRSA mounts in a
-pod (``AWS_ROLE_ARN`` + ``AWS_WEB_IDENTITY_TOKEN_FILE``). A plain path (relative or absolute) is a
-local folder.
+filesystems (:mod:`pyarrow.fs`), so the API image needs nothing beyond pyarrow for S3. How a URL
+opens (credentials included) is part of the log's format: :func:`sentiment_mlops.data.log_format.filesystem`.
 """
 
 from __future__ import annotations
 
 import io
 import uuid
-from pathlib import Path
 from typing import Any
 
-
-def filesystem(url: str) -> tuple[Any, str]:
-    """The Arrow filesystem and the root path inside it that ``url`` names."""
-    from pyarrow import fs
-
-    if "://" not in url:  # from_uri wants absolute URIs; a folder may be relative to the cwd
-        return fs.LocalFileSystem(), str(Path(url).resolve())
-    filesystem_, root = fs.FileSystem.from_uri(url)
-    return filesystem_, root.rstrip("/")
-
-
-def is_local(filesystem_: Any) -> bool:
-    from pyarrow import fs
-
-    return isinstance(filesystem_, fs.LocalFileSystem)
+from sentiment_mlops.data.log_format import filesystem, is_local
 
 
 def write_segment(root_url: str, relative: str, table: Any) -> str:

@@ -1,61 +1,11 @@
-"""The prediction log's two tables: their columns, their Arrow schemas, and how the writer thread
-turns the entries the request path queued into columns."""
+"""How the prediction log's writer thread turns the entries the request path queued into the
+columns of the log's two tables (their format: :mod:`sentiment_mlops.data.log_format`)."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, Literal
+from typing import Any
 
-TextMode = Literal["full", "hash", "none"]
-TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
-PREDICTIONS = "predictions"
-FEEDBACK = "feedback"
-
-PREDICTION_COLUMNS = (
-    "id",
-    "ts",
-    "role",
-    "model_name",
-    "model_version",
-    "route",
-    "text",
-    "text_sha256",
-    "probability",
-    "label",
-    "n_tokens",
-    "unseen_share",
-)
-FEEDBACK_COLUMNS = ("id", "ts", "label")
-
-
-def text_hash(text: str) -> str:
-    """The sha256 of a review's UTF-8 bytes: joins without keeping the text itself."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _schema(table: str) -> Any:
-    import pyarrow as pa
-
-    ts = pa.timestamp("ms", tz="UTC")
-    if table == FEEDBACK:
-        return pa.schema([("id", pa.string()), ("ts", ts), ("label", pa.string())])
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("ts", ts),
-            ("role", pa.string()),
-            ("model_name", pa.string()),
-            ("model_version", pa.string()),
-            ("route", pa.string()),
-            ("text", pa.large_string()),
-            ("text_sha256", pa.string()),
-            ("probability", pa.float64()),
-            ("label", pa.string()),
-            ("n_tokens", pa.int32()),
-            ("unseen_share", pa.float32()),
-        ]
-    )
-
+from sentiment_mlops.data.log_format import FEEDBACK_COLUMNS, PREDICTION_COLUMNS, TextMode, text_hash
 
 Entry = tuple[Any, ...]  # one queued batch, as the request path handed it over
 

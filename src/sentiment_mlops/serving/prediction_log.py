@@ -27,32 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .log_sink import write_segment
-from .log_tables import (
+from sentiment_mlops.data.log_format import (
+    CHAMPION,
     FEEDBACK,
-    FEEDBACK_COLUMNS,
-    PREDICTION_COLUMNS,
     PREDICTIONS,
     TEXT_MODES,
-    Entry,
     TextMode,
-    _schema,
-    feedback_columns,
-    prediction_columns,
-    text_hash,
+    arrow_schema,
 )
 
-__all__ = [
-    "FEEDBACK",
-    "FEEDBACK_COLUMNS",
-    "PREDICTIONS",
-    "PREDICTION_COLUMNS",
-    "LogSettings",
-    "PredictionLog",
-    "SegmentWriter",
-    "text_hash",
-    "write_segment",
-]
+from .log_sink import write_segment
+from .log_tables import Entry, feedback_columns, prediction_columns
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +199,7 @@ class SegmentWriter:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        table = pa.Table.from_pydict(columns, schema=_schema(self.table))
+        table = pa.Table.from_pydict(columns, schema=arrow_schema(self.table))
         dates = pc.strftime(table["ts"], format="%Y-%m-%d")
         days = pc.unique(dates).to_pylist()
         for date in days:
@@ -247,7 +232,7 @@ class PredictionLog:
         model_name: str,
         model_version: str,
         route: str,
-        role: str = "champion",
+        role: str = CHAMPION,
     ) -> bool:
         """Queue one scored batch (never blocks; ``False`` if it was dropped). The lists are kept,
         not copied: the caller must not change them afterwards."""

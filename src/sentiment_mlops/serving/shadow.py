@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from sentiment_mlops.data.log_format import CHAMPION, SHADOW
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.feedback import FeedbackItem, parse_id, version_token
 from sentiment_mlops.serving.metrics import Metrics
@@ -27,8 +28,6 @@ from sentiment_mlops.serving.state import ModelInfo, warm_up
 
 log = logging.getLogger(__name__)
 
-SHADOW = "shadow"
-CHAMPION = "champion"
 LOG_EVERY_SECONDS = 60.0  # a shadow failing on every request logs once a minute, counts every time
 
 

@@ -18,8 +18,7 @@ import pandas as pd
 
 from sentiment_mlops.data.errors import DataError
 from sentiment_mlops.data.feedback import ExportStats, latest_labels, read_log
-from sentiment_mlops.serving.prediction_log import FEEDBACK, PREDICTIONS
-from sentiment_mlops.serving.shadow import SHADOW
+from sentiment_mlops.data.log_format import CHAMPION, FEEDBACK, PREDICTIONS, SHADOW
 from sentiment_mlops.training.compare import mcnemar
 
 ROLES = ("champion", "shadow")
@@ -29,7 +28,7 @@ def _role_rows(predictions: pd.DataFrame, shadow: bool) -> pd.DataFrame:
     if "role" not in predictions:  # a log written before roles: no shadow rows
         is_shadow = pd.Series(False, index=predictions.index)
     else:
-        is_shadow = predictions["role"].fillna("champion") == SHADOW
+        is_shadow = predictions["role"].fillna(CHAMPION) == SHADOW
     rows = predictions[is_shadow if shadow else ~is_shadow]
     return rows[["id", "model_version", "probability", "label"]].drop_duplicates("id", keep="first")
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from sentiment_mlops.model.features import FeaturizerSpec
 
-SHORT = slices.SHORT
 WHOLE = "whole"
 
 

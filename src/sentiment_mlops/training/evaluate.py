@@ -17,6 +17,7 @@ import numpy as np
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import atomic_path, atomic_write_json, atomic_write_text
 from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.registry.gate import SHORT
 from sentiment_mlops.training import slices
 from sentiment_mlops.training.slices import expected_calibration_error, reliability
 
@@ -150,7 +151,7 @@ def run(paths: Paths, params: Params, *, track: bool = True) -> dict[str, Any]:
     plot_files = write_plot_data(y, proba, bins, paths.reports / "plots")
     plot_files.append(write_slice_plot(table, paths.reports / "plots"))
     figures = write_figures(y, proba, bins, paths.reports / "figures")
-    for name in slices.SHORT:
+    for name in SHORT:
         log.info(
             "slice %s: accuracy %.4f, positive share %.3f, ECE %.3f",
             name,

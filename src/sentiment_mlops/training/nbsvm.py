@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sentiment_mlops.config import Params
+from sentiment_mlops.registry.gate import SHORT
 from sentiment_mlops.training import calibrate
 from sentiment_mlops.training.statistics import NBStatistics
 
@@ -43,7 +44,7 @@ class Candidate:
     snippet_weight: float
     accuracy: float  # whole validation reviews
     log_loss: float
-    short_accuracy: float  # mean over the short slices (slices.SHORT)
+    short_accuracy: float  # mean over the short slices (registry.gate.SHORT: the gate's)
     slices: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -153,7 +154,7 @@ def _score(
     cal = calibrate.fit_length(z, val) if tp.calibrate else None
     measured = calibrate.measure(cal, z, val)
     whole = measured[calibrate.WHOLE]
-    short_slices = [measured[s]["accuracy"] for s in calibrate.SHORT if s in measured]
+    short_slices = [measured[s]["accuracy"] for s in SHORT if s in measured]
     short = float(np.mean(short_slices)) if short_slices else whole["accuracy"]
     return Candidate(
         C,

@@ -56,7 +56,6 @@ CUTS: dict[str, Callable[[str], str]] = {
     "first_sentence": first_sentence,
     "last_sentence": last_sentence,
 }
-SHORT = ("last_10_words", "last_20_words")  # the slices the quality gate bounds
 
 
 def cut(texts: list[str], name: str) -> list[str]:

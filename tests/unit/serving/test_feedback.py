@@ -8,10 +8,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from sentiment_mlops.data.feedback import read_log
+from sentiment_mlops.data.log_format import FEEDBACK, PREDICTIONS
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app, model_state
 from sentiment_mlops.serving.feedback import parse_id
-from sentiment_mlops.serving.prediction_log import FEEDBACK, PREDICTIONS, LogSettings
+from sentiment_mlops.serving.prediction_log import LogSettings
 
 POSITIVE = "A wonderful film: moving, funny and beautifully acted. I loved every minute of it."
 NEGATIVE = "Awful. The worst movie I have ever seen: boring, badly acted, a total waste of time."

@@ -14,13 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sentiment_mlops.data.feedback import read_log
-from sentiment_mlops.serving.prediction_log import (
-    FEEDBACK,
-    PREDICTIONS,
-    LogSettings,
-    PredictionLog,
-    text_hash,
-)
+from sentiment_mlops.data.log_format import FEEDBACK, PREDICTIONS, text_hash
+from sentiment_mlops.serving.prediction_log import LogSettings, PredictionLog
 
 
 def _log_batch(plog: PredictionLog, start: int, n: int) -> bool:

@@ -15,10 +15,11 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry, generate_latest
 
 from sentiment_mlops.data.feedback import read_log
+from sentiment_mlops.data.log_format import PREDICTIONS
 from sentiment_mlops.model.artifact import SentimentModel
 from sentiment_mlops.serving.app import create_app, model_state
 from sentiment_mlops.serving.feedback import version_token
-from sentiment_mlops.serving.prediction_log import PREDICTIONS, LogSettings
+from sentiment_mlops.serving.prediction_log import LogSettings
 from sentiment_mlops.serving.shadow import Shadow
 from sentiment_mlops.serving.shadow_metrics import ShadowMetrics
 
