@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sentiment_mlops.model.artifact import SentimentModel
 from tests.conftest import REPO_ROOT, free_port
+from tests.integration.containers import Podman
 from tests.integration.shadow_pod import (
     INIT_NAME,
     container,
@@ -39,14 +40,13 @@ from tests.integration.shadow_pod import (
 )
 from tests.integration.test_container import (  # noqa: F401  (module-scoped fixtures)
     PREDICTION_LOG,
-    Podman,
     Running,
     http,
     image,
     podman,
     wait_ready,
 )
-from tests.integration.test_shadow_scoring import train_weak_project
+from tests.integration.weak_model import train_weak_project
 
 pytestmark = [pytest.mark.container, pytest.mark.integration]
 
