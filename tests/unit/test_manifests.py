@@ -565,7 +565,7 @@ def test_typo_in_a_core_field_fails(deploy_copy: Path) -> None:
     [
         (
             "local",
-            '            limits:\n              cpu: "1"\n              memory: 384Mi\n',
+            '            limits:\n              cpu: "1"\n              memory: 448Mi\n',
             "",
             "Deployment/sentiment-api container api: no limits.memory",
         ),

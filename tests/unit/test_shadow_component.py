@@ -127,6 +127,15 @@ def test_memory_is_raised_for_two_models_by_at_least_what_was_measured(
     assert with_shadow["requests"]["cpu"] == without["requests"]["cpu"]
 
 
+def test_the_base_pod_has_memory_for_what_was_measured_without_a_shadow(plain: list[Obj]) -> None:
+    """The plain pod's request covers its measured working set and its limit the reload's peak
+    with headroom: a pod at its limit is OOM-killed, and a SIGHUP reload briefly holds two models."""
+    measured = json.loads(MEMORY_REPORT.read_text())["runs"]["plain"]
+    resources = container(pod_spec(plain), "api")["resources"]
+    assert _mebibytes(resources["requests"]["memory"]) >= measured["steady_mib"], measured
+    assert _mebibytes(resources["limits"]["memory"]) >= 1.2 * measured["peak_mib"], measured
+
+
 def test_an_unpinned_challenger_fails_validation(tmp_path: Path) -> None:
     """The component alone leaves the image to the release: forgotten, the review rejects it."""
     objects = render(
