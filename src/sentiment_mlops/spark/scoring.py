@@ -4,8 +4,9 @@ The model travels once per executor (``SparkContext.addFile``) and is loaded onc
 An Arrow UDF receives only the text column and returns only the label and probability (the other
 columns stay in the JVM); each batch goes through the kernels and :meth:`SentimentModel.probabilities`
 like a local batch, so the probabilities are those of local scoring to the bit. Each task scores with
-as many kernel threads as it has CPUs (one by default): Spark already runs a task per core. Output goes to a hidden staging folder that replaces ``dest`` only when the
-whole job succeeded; Spark's committer keeps a retried task's rows from appearing twice.
+as many kernel threads as it has CPUs (one by default): Spark already runs a task per core.
+Output goes to a hidden staging folder that replaces ``dest`` only when the whole job succeeded;
+Spark's committer keeps a retried task's rows from appearing twice.
 """
 
 from __future__ import annotations
