@@ -11,9 +11,13 @@ Spark's committer keeps a retried task's rows from appearing twice.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import hashlib
+import json
 import logging
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 _CORRUPT = "_corrupt_record"  # where Spark's lenient JSON reader puts lines it cannot parse
 ADDED_COLUMNS = ("label", "probability", "model_version")
 _RESULT = "label string, probability double"  # what the Python side returns per review
+_SHIPPED: dict[tuple[str, str, str], str] = {}  # (application, version, card digest) -> SparkFiles name
 _PARTITION_DIR = re.compile(r"/([^/=]+)=[^/]*(?=/)")
 # Spark names the file it failed on: "Encountered error while reading file <path>." (FAILED_READ_FILE)
 _FAILED_FILE = re.compile(r"reading file (\S+?)\.?(?:\s|$)")
@@ -128,17 +133,40 @@ def _column(name: str):  # type: ignore[no-untyped-def]
     return sf.col("`" + name.replace("`", "``") + "`")
 
 
-def scored(
-    spark: SparkSession, df: DataFrame, model: SentimentModel, model_dir: Path, text_column: str
-) -> DataFrame:
-    """``df`` with the three added columns (``model_dir`` holds ``model``), partition for partition."""
+def ship_model(spark: SparkSession, model: SentimentModel) -> str:
+    """The name under which ``model`` reaches the executors (``SparkFiles``), shipped once per session.
+
+    Saved as one plain folder, so any model URI (folder, registry) ships alike. A later job of the
+    same session with the same model reuses it: no second save (compressing the weights takes a
+    second), and Python workers that served an earlier task keep the model they loaded.
+    """
+    card = json.dumps(model.card, sort_keys=True, default=str).encode()
+    key = (spark.sparkContext.applicationId, model.version, hashlib.sha256(card).hexdigest())
+    if key not in _SHIPPED:
+        # A unique name: a session refuses a second file of the same name.
+        folder = model.save(Path(_ship_root()) / f"sentiment-model-{uuid.uuid4().hex[:12]}")
+        spark.sparkContext.addFile(str(folder), recursive=True)
+        _SHIPPED[key] = folder.name
+    return _SHIPPED[key]
+
+
+@functools.lru_cache(maxsize=1)
+def _ship_root() -> str:
+    # Spark fetches an added file when a task first needs it, so the folder outlives the job; it
+    # goes when this process ends.
+    root = tempfile.mkdtemp(prefix="sentiment-spark-model-")
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def scored(spark: SparkSession, df: DataFrame, model: SentimentModel, text_column: str) -> DataFrame:
+    """``df`` with the three added columns, partition for partition (no shuffle)."""
     from pyspark.sql import functions as sf
 
     if text_column not in df.columns:
         raise PredictInputError(f"no column {text_column!r} (columns: {', '.join(df.columns)})")
-    spark.sparkContext.addFile(str(model_dir), recursive=True)
     kept = [_column(name) for name in df.columns if name not in ADDED_COLUMNS]
-    result = _scorer(model_dir.name)(_column(text_column).cast("string")).alias("_scored")
+    result = _scorer(ship_model(spark, model))(_column(text_column).cast("string")).alias("_scored")
     # One Python evaluation feeds both fields (the projection holding the UDF is not inlined twice).
     with_result = df.select(*kept, result)
     return with_result.select(
@@ -178,22 +206,17 @@ def predict_dataset(
     keys = partition_columns(df, source)
     fs = HadoopPaths(spark)
     staging = fs.sibling(dest, "staging")
-    with tempfile.TemporaryDirectory(prefix="sentiment-spark-model-") as tmp:
-        # Saved afresh so any model URI (folder, registry) ships as one plain folder; a unique name,
-        # since a session refuses a second file of the same name.
-        model_dir = model.save(Path(tmp) / f"sentiment-model-{uuid.uuid4().hex[:12]}")
-        out = scored(spark, df, model, model_dir, text_column)
-        writer = out.write.mode("errorifexists")
-        if keys:
-            writer = writer.partitionBy(*keys)
-        try:
-            writer.parquet(staging)
-        except (Py4JJavaError, PySparkException) as exc:
-            fs.delete(staging)
-            raise _read_error(exc, source, kind) from exc
-        except BaseException:
-            fs.delete(staging)
-            raise
+    writer = scored(spark, df, model, text_column).write.mode("errorifexists")
+    if keys:
+        writer = writer.partitionBy(*keys)
+    try:
+        writer.parquet(staging)
+    except (Py4JJavaError, PySparkException) as exc:
+        fs.delete(staging)
+        raise _read_error(exc, source, kind) from exc
+    except BaseException:
+        fs.delete(staging)
+        raise
     rows = spark.read.parquet(staging).count()
     if rows == 0:
         fs.delete(staging)
