@@ -1,19 +1,24 @@
 """Spark engine against the local engine, side by side in one run, on the same 100,000+ reviews.
 
 Scoring: the IMDB splits (train, validation, test; repeated to reach --reviews) scored by the local
-streaming scorer (one process) and by Spark ``local[2]``; checks that every probability is identical.
+streaming scorer and by Spark ``local[2]`` on the same two cores (``bench_spark_scoring.py``); checks
+that every probability is identical.
 Training statistics: featurising both splits and counting the NB statistics locally, then on Spark.
 Accuracy: the model trained with ``--engine spark`` on the test split, beside the local model's.
 Fit: Spark MLlib's logistic regression on the cluster against the trainer's fit on the driver, with
 the chosen hyper-parameters, on the same rows and statistics (time, iterations, test accuracy).
 Projection: the cores that score 500 M reviews in an hour, *estimated* from the measured per-core rate.
 
-    python bench/bench_spark.py [--reviews 100000] [--out reports/bench/spark.json]
+    python bench/bench_spark.py [--reviews 100000] [--reps 3] [--sections scoring,...] [--out ...]
+
+``--sections`` re-measures only some parts; the others stay as they are in ``--out``, and ``runs``
+records each part's command, start time and load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -23,21 +28,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from sentiment_mlops.batch.files import predict_file
+import bench_spark_scoring
 from sentiment_mlops.config import Paths, load_params
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model import features
 from sentiment_mlops.model.artifact import SentimentModel, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec
-from sentiment_mlops.spark import cluster_fit, scoring, session
+from sentiment_mlops.spark import cluster_fit, session
 from sentiment_mlops.training import nbsvm, spark_stats, train
 from sentiment_mlops.training.statistics import NBStatistics
 
 CORES = 2
-TARGET_REVIEWS, TARGET_SECONDS = 500_000_000, 3600
+SECTIONS = ("scoring", "training_statistics", "fit", "accuracy")
 
 
 def _reviews(paths: Paths, n: int) -> pd.DataFrame:
@@ -46,56 +49,6 @@ def _reviews(paths: Paths, n: int) -> pd.DataFrame:
     df = pd.concat([one] * -(-n // len(one)), ignore_index=True)
     df["rid"] = np.arange(len(df))
     return df
-
-
-def _scoring(spark, model: SentimentModel, df: pd.DataFrame, work: Path) -> dict:
-    source = work / "reviews.parquet"
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), source, row_group_size=10_000)
-    # Both engines score a small file first: Spark's first job starts its Python workers and
-    # warms the JVM, a cost a nightly job pays once and that is reported on its own.
-    warm = work / "warm.parquet"
-    pq.write_table(pa.Table.from_pandas(df.head(2_000), preserve_index=False), warm)
-    predict_file(model, warm, work / "warm-local.parquet")
-    started = time.perf_counter()
-    scoring.predict_dataset(spark, model, str(warm), str(work / "warm-spark"))
-    first_job_s = time.perf_counter() - started
-    partitions = spark.read.parquet(str(source)).rdd.getNumPartitions()
-    started = time.perf_counter()
-    predict_file(model, source, work / "local.parquet")
-    local_s = time.perf_counter() - started
-    started = time.perf_counter()
-    rows = scoring.predict_dataset(spark, model, str(source), str(work / "spark"))
-    spark_s = time.perf_counter() - started
-    local = pd.read_parquet(work / "local.parquet", columns=["rid", "probability", "label"]).set_index("rid")
-    on_spark = pd.read_parquet(work / "spark", columns=["rid", "probability", "label"]).set_index("rid")
-    on_spark = on_spark.loc[local.index]
-    identical = (
-        rows == len(df)
-        and bool((on_spark["probability"].to_numpy() == local["probability"].to_numpy()).all())
-        and bool((on_spark["label"] == local["label"]).all())
-    )
-    local_rps, spark_rps = len(df) / local_s, len(df) / spark_s
-    per_core = spark_rps / CORES
-    return {
-        "reviews": len(df),
-        "identical_to_local": identical,
-        "spark_first_job_seconds_2000_reviews": round(first_job_s, 2),
-        "spark_input_partitions": partitions,
-        "arrow_max_records_per_batch": int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")),
-        "local_seconds": round(local_s, 2),
-        "spark_seconds": round(spark_s, 2),
-        "local_reviews_per_s": round(local_rps),
-        "spark_local2_reviews_per_s": round(spark_rps),
-        "local_over_spark_ratio": round(local_rps / spark_rps, 3),
-        "spark_per_core_reviews_per_s": round(per_core),
-        "local_over_spark_per_core_ratio": round(local_rps / per_core, 3),
-        "projection": {
-            "reviews": TARGET_REVIEWS,
-            "within_seconds": TARGET_SECONDS,
-            "executor_cores": int(np.ceil(TARGET_REVIEWS / TARGET_SECONDS / per_core)),
-            "note": "an estimate from the per-core rate measured here on local[2]; not measured on a cluster",
-        },
-    }
 
 
 def _statistics(spark, paths: Paths, spec: FeaturizerSpec) -> tuple[dict, spark_stats.Counted]:
@@ -198,42 +151,100 @@ def _accuracy(paths: Paths, root: Path) -> dict:
     }
 
 
+def _summary(report: dict, name: str) -> dict:
+    keys = (
+        "local_reviews_per_s",
+        "spark_local2_reviews_per_s",
+        "local_over_spark_ratio",
+        "identical_to_local",
+    )
+    return {**{k: report[name].get(k) for k in keys}, **report.get("runs", {}).get(name, {})}
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=3, help="timed scoring runs of each side")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help="comma-separated subset of %(default)s; the others are kept from the existing --out",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/bench/spark.json"))
     args = parser.parse_args()
+    sections = [s for s in args.sections.split(",") if s]
+    if unknown := set(sections) - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     paths = Paths()
     params = load_params(paths.params_file)
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    spark = session.get_session("sentiment-bench", master=f"local[{CORES},4]")
-    spark.sparkContext.setLogLevel("WARN")
-    start_s = time.perf_counter() - started
-    model = SentimentModel.load(paths.model_dir)
+    report: dict = {}
+    if set(sections) != set(SECTIONS) and args.out.exists():
+        report = json.loads(args.out.read_text())
+        # A report written by one full run keeps its load in one place: give it to each part kept.
+        legacy = report.pop("load_average_1_5_15", None)
+        for name in SECTIONS:
+            if legacy and name in report and name not in report.get("runs", {}):
+                report.setdefault("runs", {})[name] = {
+                    "command": "make bench-spark",
+                    "load_average_1_5_15": legacy,
+                }
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        report = {
-            "spark_master": f"local[{CORES},4]",
-            "spark_session_start_seconds": round(start_s, 2),
-            "scoring": _scoring(spark, model, _reviews(paths, args.reviews), Path(tmp)),
-        }
-        print("scoring", report["scoring"], flush=True)
-        counted, report["training_statistics"] = _statistics(spark, paths, spec)
-        print("training_statistics", report["training_statistics"], flush=True)
-        report["fit"] = _fit(spark, paths, params, spec, counted)
-        print("fit", report["fit"], flush=True)
-        del counted
-        report["accuracy"] = _accuracy(paths, Path(tmp))
-    spark.stop()
-    report["load_average_1_5_15"] = {
-        "before": [round(x, 2) for x in load_before],
-        "after": [round(x, 2) for x in os.getloadavg()],
-    }
-    atomic_write_json(args.out, report)
+        events = Path(tmp) / "events"
+        events.mkdir()
+        started = time.perf_counter()
+        spark = session.get_session(
+            "sentiment-bench",
+            master=f"local[{CORES},4]",
+            # One plain JSON file (Spark 4 rolls and compresses event logs by default).
+            conf={
+                "spark.eventLog.enabled": "true",
+                "spark.eventLog.dir": events.as_uri(),
+                "spark.eventLog.rolling.enabled": "false",
+                "spark.eventLog.compress": "false",
+            },
+        )
+        spark.sparkContext.setLogLevel("WARN")
+        report["spark_master"] = f"local[{CORES},4]"
+        report["spark_session_start_seconds"] = round(time.perf_counter() - started, 2)
+        model = SentimentModel.load(paths.model_dir)
+        runs = report.setdefault("runs", {})
+        counted = None
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            load_before, started_at = _load(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if name == "scoring":
+                df = _reviews(paths, args.reviews)
+                result = bench_spark_scoring.compare(spark, model, df, Path(tmp), args.reps, events)
+            elif name == "training_statistics":
+                counted, result = _statistics(spark, paths, spec)
+            elif name == "fit":
+                if counted is None:
+                    counted, _ = _statistics(spark, paths, spec)
+                result = _fit(spark, paths, params, spec, counted)
+                counted = None
+            else:
+                result = _accuracy(paths, Path(tmp))
+            if name == "scoring" and "scoring" in report:  # every scoring run stays on record
+                result["earlier_runs"] = [*report["scoring"].pop("earlier_runs", []), _summary(report, name)]
+            report[name] = result
+            runs[name] = {
+                "command": f"python bench/bench_spark.py --sections {name}"
+                if len(sections) < len(SECTIONS)
+                else "make bench-spark",
+                "started_utc": started_at,
+                "load_average_1_5_15": {"before": load_before, "after": _load()},
+            }
+            print(name, result, flush=True)
+            atomic_write_json(args.out, report)  # each section as soon as it is measured
+        spark.stop()
     print(f"wrote {args.out}")
-    print("accuracy", report["accuracy"])
 
 
 if __name__ == "__main__":

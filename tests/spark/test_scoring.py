@@ -170,3 +170,19 @@ def test_a_killed_python_worker_is_retried_and_nothing_is_duplicated(spark, mode
     assert rows == len(out) == len(big)
     assert out["id"].is_unique and set(out["id"]) == set(big["id"])  # complete, no duplicate
     assert _leftovers(tmp_path) == []
+
+
+def test_only_the_text_column_goes_to_python_once_whatever_the_column_names(spark, model, reviews) -> None:
+    from sentiment_mlops.spark.scoring import scored
+
+    df = reviews.head(30).rename(columns={"text": "review.body", "stars": "star`s"})
+    out = scored(spark, spark.createDataFrame(df), model, "review.body")
+    plan = out._jdf.queryExecution().executedPlan().toString()
+
+    # One Python evaluation, fed the text alone: the other columns never cross to Python and back.
+    assert plan.count("ArrowEvalPython") == 1
+    assert "star`s" not in plan.split("ArrowEvalPython", 1)[1].split("\n", 1)[0]
+    got = out.toPandas()
+    assert list(got.columns) == ["id", "review.body", "star`s", "label", "probability", "model_version"]
+    assert got["star`s"].tolist() == df["star`s"].tolist()
+    assert got["probability"].tolist() == model.predict_proba(df["review.body"].tolist()).round(6).tolist()

@@ -169,7 +169,7 @@ DEFECTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "driver without irsa": _set("driver", "serviceAccount", value="default"),
     "root executor": _set("executor", "securityContext", "runAsUser", value=0),
     "throttled executor": _set("executor", "coreLimit", value="2"),
-    "too few cores": _set("executor", "instances", value=16),
+    "too few cores": _set("executor", "instances", value=0),
 }
 
 

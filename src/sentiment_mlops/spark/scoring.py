@@ -1,16 +1,23 @@
 """Batch scoring on Spark: any dataset Spark reads (local, ``s3a://``) to Parquet, with the same kernels.
 
-The model travels once per executor (``SparkContext.addFile``) and is loaded once per Python worker;
-each Arrow batch is scored by :meth:`SentimentModel.predict_proba`, so the probabilities are those of
-local scoring to the bit. Output goes to a hidden staging folder that replaces ``dest`` only when the
-whole job succeeded; Spark's committer keeps a retried task's rows from appearing twice.
+The model travels once per executor (``SparkContext.addFile``) and is loaded once per Python worker.
+An Arrow UDF receives only the text column and returns only the label and probability (the other
+columns stay in the JVM); each batch goes through the kernels and :meth:`SentimentModel.probabilities`
+like a local batch, so the probabilities are those of local scoring to the bit. Each task scores with
+as many kernel threads as it has CPUs (one by default): Spark already runs a task per core.
+Output goes to a hidden staging folder that replaces ``dest`` only when the whole job succeeded;
+Spark's committer keeps a retried task's rows from appearing twice.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import hashlib
+import json
 import logging
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,19 +25,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 
 from sentiment_mlops.batch.files import FORMATS, PredictInputError
 from sentiment_mlops.model.artifact import LABELS, SentimentModel
 from sentiment_mlops.spark.session import HadoopPaths
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
 _CORRUPT = "_corrupt_record"  # where Spark's lenient JSON reader puts lines it cannot parse
 ADDED_COLUMNS = ("label", "probability", "model_version")
+_RESULT = "label string, probability double"  # what the Python side returns per review
+_SHIPPED: dict[tuple[str, str, str], str] = {}  # (application, version, card digest) -> SparkFiles name
 _PARTITION_DIR = re.compile(r"/([^/=]+)=[^/]*(?=/)")
 # Spark names the file it failed on: "Encountered error while reading file <path>." (FAILED_READ_FILE)
 _FAILED_FILE = re.compile(r"reading file (\S+?)\.?(?:\s|$)")
@@ -83,51 +92,89 @@ def _executor_model(directory: str) -> SentimentModel:
     return SentimentModel.load(directory)
 
 
-def score_table(model: SentimentModel, batch: pa.RecordBatch, text_column: str) -> pa.RecordBatch:
-    """One Arrow batch with ``label``, ``probability`` (6 decimals, as local batch files) and the version."""
-    import pyarrow as pa
+def score_texts(model: SentimentModel, texts: pa.Array, threads: int) -> pa.StructArray:
+    """``label`` and ``probability`` (6 decimals, as local batch files) of one Arrow batch of texts.
 
-    texts = ["" if t is None else str(t) for t in batch.column(text_column).to_pylist()]
-    proba = model.predict_proba(texts) if texts else np.zeros(0)
+    A null text scores as ``""``, as in local batch files. ``threads``: the kernel threads this batch
+    may use; under Spark the task's CPUs, since Spark already runs one task per core.
+    """
+    import pyarrow.compute as pc
+
+    values = pc.fill_null(texts, "").to_pylist() if len(texts) else []
+    proba = model.probabilities(model.score(values, threads=threads)) if values else np.zeros(0)
     labels = np.where(proba >= 0.5, LABELS[1], LABELS[0])
-    kept = [name for name in batch.schema.names if name not in ADDED_COLUMNS]
-    arrays = [batch.column(name) for name in kept]
-    arrays += [
-        pa.array(labels, pa.string()),
-        pa.array(proba.round(6)),
-        pa.array([model.version] * len(texts)),
-    ]
-    return pa.RecordBatch.from_arrays(arrays, names=[*kept, *ADDED_COLUMNS])
+    return pa.StructArray.from_arrays(
+        [pa.array(labels, pa.string()), pa.array(proba.round(6))], names=["label", "probability"]
+    )
 
 
-def _scorer(model_name: str, text_column: str):  # type: ignore[no-untyped-def]
-    def score_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import SparkFiles
+def _scorer(model_name: str):  # type: ignore[no-untyped-def]
+    from pyspark.sql.functions import arrow_udf
+
+    # An Arrow UDF on the text column alone: Spark sends only the texts to Python and gets back only
+    # the two results, keeping the row's other columns on the JVM side (mapInArrow would ship every
+    # column to Python and back).
+    @arrow_udf(_RESULT)  # type: ignore[call-overload]
+    def score(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
+        from pyspark import SparkFiles, TaskContext
 
         model = _executor_model(SparkFiles.get(model_name))
-        for batch in batches:
-            yield score_table(model, batch, text_column)
+        context = TaskContext.get()
+        threads = context.cpus() if context is not None else 1
+        for texts in batches:
+            yield score_texts(model, texts, threads)
 
-    return score_batches
+    return score
 
 
-def scored(spark: SparkSession, df: DataFrame, model_dir: Path, text_column: str) -> DataFrame:
+def _column(name: str):  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as sf
+
+    return sf.col("`" + name.replace("`", "``") + "`")
+
+
+def ship_model(spark: SparkSession, model: SentimentModel) -> str:
+    """The name under which ``model`` reaches the executors (``SparkFiles``), shipped once per session.
+
+    Saved as one plain folder, so any model URI (folder, registry) ships alike. A later job of the
+    same session with the same model reuses it: no second save (compressing the weights takes a
+    second), and Python workers that served an earlier task keep the model they loaded.
+    """
+    card = json.dumps(model.card, sort_keys=True, default=str).encode()
+    key = (spark.sparkContext.applicationId, model.version, hashlib.sha256(card).hexdigest())
+    if key not in _SHIPPED:
+        # A unique name: a session refuses a second file of the same name.
+        folder = model.save(Path(_ship_root()) / f"sentiment-model-{uuid.uuid4().hex[:12]}")
+        spark.sparkContext.addFile(str(folder), recursive=True)
+        _SHIPPED[key] = folder.name
+    return _SHIPPED[key]
+
+
+@functools.lru_cache(maxsize=1)
+def _ship_root() -> str:
+    # Spark fetches an added file when a task first needs it, so the folder outlives the job; it
+    # goes when this process ends.
+    root = tempfile.mkdtemp(prefix="sentiment-spark-model-")
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def scored(spark: SparkSession, df: DataFrame, model: SentimentModel, text_column: str) -> DataFrame:
     """``df`` with the three added columns, partition for partition (no shuffle)."""
-    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+    from pyspark.sql import functions as sf
 
     if text_column not in df.columns:
         raise PredictInputError(f"no column {text_column!r} (columns: {', '.join(df.columns)})")
-    spark.sparkContext.addFile(str(model_dir), recursive=True)
-    kept = [f for f in df.schema.fields if f.name not in ADDED_COLUMNS]
-    schema = StructType(
-        [
-            *kept,
-            StructField("label", StringType(), False),
-            StructField("probability", DoubleType(), False),
-            StructField("model_version", StringType(), False),
-        ]
+    kept = [_column(name) for name in df.columns if name not in ADDED_COLUMNS]
+    result = _scorer(ship_model(spark, model))(_column(text_column).cast("string")).alias("_scored")
+    # One Python evaluation feeds both fields (the projection holding the UDF is not inlined twice).
+    with_result = df.select(*kept, result)
+    return with_result.select(
+        *kept,
+        sf.col("_scored.label").alias("label"),
+        sf.col("_scored.probability").alias("probability"),
+        sf.lit(model.version).alias("model_version"),
     )
-    return df.mapInArrow(_scorer(model_dir.name, text_column), schema)
 
 
 def _read_error(exc: Exception, source: str, kind: str) -> PredictInputError:
@@ -159,22 +206,17 @@ def predict_dataset(
     keys = partition_columns(df, source)
     fs = HadoopPaths(spark)
     staging = fs.sibling(dest, "staging")
-    with tempfile.TemporaryDirectory(prefix="sentiment-spark-model-") as tmp:
-        # Saved afresh so any model URI (folder, registry) ships as one plain folder; a unique name,
-        # since a session refuses a second file of the same name.
-        model_dir = model.save(Path(tmp) / f"sentiment-model-{uuid.uuid4().hex[:12]}")
-        out = scored(spark, df, model_dir, text_column)
-        writer = out.write.mode("errorifexists")
-        if keys:
-            writer = writer.partitionBy(*keys)
-        try:
-            writer.parquet(staging)
-        except (Py4JJavaError, PySparkException) as exc:
-            fs.delete(staging)
-            raise _read_error(exc, source, kind) from exc
-        except BaseException:
-            fs.delete(staging)
-            raise
+    writer = scored(spark, df, model, text_column).write.mode("errorifexists")
+    if keys:
+        writer = writer.partitionBy(*keys)
+    try:
+        writer.parquet(staging)
+    except (Py4JJavaError, PySparkException) as exc:
+        fs.delete(staging)
+        raise _read_error(exc, source, kind) from exc
+    except BaseException:
+        fs.delete(staging)
+        raise
     rows = spark.read.parquet(staging).count()
     if rows == 0:
         fs.delete(staging)

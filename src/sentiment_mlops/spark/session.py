@@ -21,11 +21,16 @@ LOCAL_MASTER = "local[*,4]"
 LOCAL_DRIVER_MEMORY = "4g"
 
 
-def get_session(app_name: str = "sentiment", master: str | None = None) -> SparkSession:
-    """The active session, or a new one: ``master``, else ``$SENTIMENT_SPARK_MASTER``, else local."""
+def get_session(
+    app_name: str = "sentiment", master: str | None = None, conf: dict[str, str] | None = None
+) -> SparkSession:
+    """The active session, or a new one: ``master``, else ``$SENTIMENT_SPARK_MASTER``, else local;
+    ``conf``: further settings for a new session (an event log, say)."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     # pyspark sets PYSPARK_GATEWAY_PORT when spark-submit started this process: the submission then
     # owns the master, and overriding it would silently run a cluster job on the driver alone.
     master = master or os.environ.get("SENTIMENT_SPARK_MASTER")
