@@ -133,7 +133,7 @@ def test_run_writes_model_card_and_report(small_project: Path) -> None:
     )
     assert model.card["chosen"] == {k: chosen[k] for k in ("C", "nb_alpha", "beta", "snippet_weight")}
     assert set(chosen["slices"]) == set(slices.CUTS)  # chosen on the validation slices too
-    assert model.card["calibration"]["method"] == "length_platt"
+    assert model.card["calibration"]["method"] == "length_platt_sat"
     assert model.card["validation"]["accuracy"] == chosen["accuracy"]
     assert chosen["accuracy"] > 0.75  # the corpus has a real, learnable signal
     digest = hashlib.sha256()
