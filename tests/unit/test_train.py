@@ -133,7 +133,13 @@ def test_run_writes_model_card_and_report(small_project: Path) -> None:
     )
     assert model.card["chosen"] == {k: chosen[k] for k in ("C", "nb_alpha", "beta", "snippet_weight")}
     assert set(chosen["slices"]) == set(slices.CUTS)  # chosen on the validation slices too
-    assert model.card["calibration"]["method"] == "length_platt"
+    assert model.card["calibration"]["method"] == "length_platt_sat"
+    # The calibration carries the bias: the scored logit is the weight sum alone, so an empty
+    # review scores the calibration's value at zero n-grams, whatever the regression's intercept.
+    assert model.bias == 0.0 and isinstance(model.card["regression_intercept"], float)
+    cal = model.calibration
+    assert cal is not None
+    assert model.predict_proba([""])[0] == pytest.approx(1 / (1 + np.exp(-cal.shift)))
     assert model.card["validation"]["accuracy"] == chosen["accuracy"]
     assert chosen["accuracy"] > 0.75  # the corpus has a real, learnable signal
     digest = hashlib.sha256()

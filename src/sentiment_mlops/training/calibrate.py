@@ -1,8 +1,9 @@
 """Fit the length-aware calibration (:mod:`sentiment_mlops.model.calibration`) on validation.
 
 The validation reviews are scored whole and cut into every length slice of
-:mod:`~sentiment_mlops.training.slices`; one logistic fit on ``[z, l, z*l]`` over all of them
-gives the four numbers, so a ten-word snippet and a 500-word review are both calibrated.
+:mod:`~sentiment_mlops.training.slices`; one logistic fit on ``[z, l, z*l, l^2, z*l^2, t, t*l]``
+(``t = z / (1 + |z|)``) over all of them gives its
+numbers, so a ten-word snippet and a 500-word review are both calibrated.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class ValidationSets:
         return np.diff(self.X[name].indptr)
 
 
+def design(z: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    """The calibration's columns, in the order of :class:`LengthCalibration`'s fields after the shift."""
+    t = z / (1.0 + np.abs(z))
+    return np.column_stack([z, ell, z * ell, ell * ell, z * ell * ell, t, t * ell])
+
+
 def fit_length(z: dict[str, np.ndarray], val: ValidationSets) -> LengthCalibration:
     """The calibration fitted on the logits ``z`` of every set of ``val`` at once."""
     from sklearn.linear_model import LogisticRegression
@@ -48,9 +55,16 @@ def fit_length(z: dict[str, np.ndarray], val: ValidationSets) -> LengthCalibrati
     zs = np.concatenate([z[name] for name in val.X])
     ell = np.log1p(np.concatenate([val.n_ngrams(name) for name in val.X]).astype(np.float64))
     y = np.concatenate([val.y] * len(val.X))
-    fit = LogisticRegression(C=1e6, max_iter=5000).fit(np.column_stack([zs, ell, zs * ell]), y)
-    a, b, c = (float(v) for v in fit.coef_[0])
-    return LengthCalibration(scale=a, length=b, interaction=c, shift=float(fit.intercept_[0]))
+    F = design(zs, ell)
+    # Standardised columns (l^2 and z*l^2 run to hundreds) let the solver converge; the
+    # coefficients are mapped back to the raw columns, which is what scoring computes.
+    mean, sd = F.mean(axis=0), F.std(axis=0)
+    sd[sd == 0] = 1.0
+    fit = LogisticRegression(C=1e6, max_iter=10000).fit((F - mean) / sd, y)
+    coef = fit.coef_[0] / sd
+    a, b, c, e, f, g, h = (float(v) for v in coef)
+    d = float(fit.intercept_[0] - coef @ mean)
+    return LengthCalibration(a, b, c, d, length2=e, interaction2=f, bend=g, bend_length=h)
 
 
 def measure(

@@ -197,10 +197,11 @@ def search(
                 started = time.perf_counter()
                 extra = None if S is None or snippets is None else (S, snippets.y, sw)
                 w, bias = _fit_lr(A, y_fit, C, tp.max_iter, extra)
+                offset = 0.0 if tp.calibrate else bias  # as the trained model scores (train.run)
                 for beta in tp.beta:
                     wb = _interpolate(w, beta)
                     results.append(
-                        _score(tp, C, alpha, beta, sw, {k: M @ wb + bias for k, M in B.items()}, val)
+                        _score(tp, C, alpha, beta, sw, {k: M @ wb + offset for k, M in B.items()}, val)
                     )
                 best = max(results[-len(tp.beta) :], key=lambda c: c.accuracy)
                 log.info(

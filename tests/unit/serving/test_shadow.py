@@ -31,9 +31,9 @@ HEADERS = {"X-Request-ID": "shadow-test-1"}
 def _opposite(model: SentimentModel, dest: Path, version: str) -> Path:
     """A real, saved model that answers the other class for every review (weights negated)."""
     card = {**model.card, "registry": {"name": "sentiment", "version": version, "alias": "challenger"}}
-    if "length" in card.get("calibration", {}):  # the length-aware terms must flip with the logit
+    if "length" in card.get("calibration", {}):  # the terms even in the logit must flip with it
         cal = card["calibration"]
-        card["calibration"] = {**cal, "length": -cal["length"], "shift": -cal["shift"]}
+        card["calibration"] = cal | {k: -cal[k] for k in ("length", "length2", "shift") if k in cal}
     flipped = dataclasses.replace(model, weights=-model.weights, bias=-model.bias, card=card)
     return flipped.save(dest)
 
