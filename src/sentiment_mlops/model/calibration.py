@@ -50,11 +50,8 @@ class LengthCalibration:
     bend: float = 0.0  # g
     bend_length: float = 0.0  # h
 
-    def logits(self, z: np.ndarray, n_ngrams: np.ndarray) -> np.ndarray:
-        """Calibrated logits of a batch."""
-        ell = np.log1p(np.asarray(n_ngrams, dtype=np.float64))
-        z = np.asarray(z, dtype=np.float64)
-        t = z / (1.0 + np.abs(z))
+    def _logit(self, z: Any, ell: Any, t: Any) -> Any:
+        # The one formula, for floats (one review) and numpy arrays (a batch) alike.
         return (
             (self.scale + (self.interaction + self.interaction2 * ell) * ell) * z
             + (self.bend + self.bend_length * ell) * t
@@ -62,19 +59,15 @@ class LengthCalibration:
             + self.shift
         )
 
+    def logits(self, z: np.ndarray, n_ngrams: np.ndarray) -> np.ndarray:
+        """Calibrated logits of a batch."""
+        ell = np.log1p(np.asarray(n_ngrams, dtype=np.float64))
+        z = np.asarray(z, dtype=np.float64)
+        return np.asarray(self._logit(z, ell, z / (1.0 + np.abs(z))))
+
     def probability(self, z: float, n_ngrams: int) -> float:
         """One review's calibrated P(positive), in plain floats."""
-        ell = math.log1p(n_ngrams)
-        t = z / (1.0 + abs(z))
-        return 0.5 + 0.5 * math.tanh(
-            0.5
-            * (
-                (self.scale + (self.interaction + self.interaction2 * ell) * ell) * z
-                + (self.bend + self.bend_length * ell) * t
-                + (self.length + self.length2 * ell) * ell
-                + self.shift
-            )
-        )
+        return 0.5 + 0.5 * math.tanh(0.5 * self._logit(z, math.log1p(n_ngrams), z / (1.0 + abs(z))))
 
     def to_card(self) -> dict[str, Any]:
         return {"method": METHOD} | {f.name: getattr(self, f.name) for f in fields(self)}

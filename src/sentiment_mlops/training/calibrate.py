@@ -43,7 +43,7 @@ class ValidationSets:
 
 
 def design(z: np.ndarray, ell: np.ndarray) -> np.ndarray:
-    """The calibration's columns, in the order of :class:`LengthCalibration`'s fields after the shift."""
+    """The calibration's columns: the coefficients a, b, c, e, f, g, h of :class:`LengthCalibration`."""
     t = z / (1.0 + np.abs(z))
     return np.column_stack([z, ell, z * ell, ell * ell, z * ell * ell, t, t * ell])
 
