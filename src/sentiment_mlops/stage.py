@@ -15,17 +15,18 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.config import ConfigError, Params, Paths, load_params
+from sentiment_mlops.data.log_format import LOG_URL_ENV
 
 #: The failures a room's stages expect. A function: the room imports its error classes (and the
 #: heavy modules that define them) only when a stage fails, so ``sentiment --help`` stays instant.
 Expected = Callable[[], tuple[type[BaseException], ...]]
 
-#: ``--log``: the prediction log a command reads, where the service writes it by default.
+#: ``--log``: the prediction log a command reads (default: data.log_format.DEFAULT_LOG_URL, where the
+#: service writes it).
 PredictionLogOption = Annotated[
     str,
-    typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar="SENTIMENT_PREDICTION_LOG"),
+    typer.Option("--log", help="Prediction log folder or s3:// URL.", envvar=LOG_URL_ENV),
 ]
-DEFAULT_PREDICTION_LOG = "prediction-log"
 
 
 class Engine(StrEnum):

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from sentiment_mlops.stage import DEFAULT_PREDICTION_LOG, PredictionLogOption, stage
+from sentiment_mlops.data.log_format import DEFAULT_LOG_URL
+from sentiment_mlops.stage import PredictionLogOption, stage
 
 # The file dvc.yaml's ingest stage depends on (the official archive's name).
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
@@ -73,7 +74,7 @@ feedback_app = typer.Typer(help="Production feedback: join the prediction log wi
 
 @feedback_app.command("export")
 def feedback_export(
-    log_url: PredictionLogOption = DEFAULT_PREDICTION_LOG,
+    log_url: PredictionLogOption = DEFAULT_LOG_URL,
     out: Annotated[Path | None, typer.Option(help="Default: data/labelled/feedback.parquet.")] = None,
     window: Annotated[Path | None, typer.Option(help="Default: data/production/window.parquet.")] = None,
 ) -> None:

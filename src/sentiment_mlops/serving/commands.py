@@ -20,7 +20,8 @@ from sentiment_mlops.config import (
     ConfigError,
     ServerSettings,
 )
-from sentiment_mlops.stage import DEFAULT_PREDICTION_LOG, PredictionLogOption
+from sentiment_mlops.data.log_format import DEFAULT_LOG_URL
+from sentiment_mlops.stage import PredictionLogOption
 
 GUNICORN_CONFIG = "python:sentiment_mlops.serving.gunicorn_conf"
 WSGI_APP = "sentiment_mlops.serving.wsgi:build_app()"
@@ -91,7 +92,7 @@ shadow_app = typer.Typer(help="Shadow scoring: how the challenger would have ans
 
 @shadow_app.command("report")
 def shadow_report(
-    log_url: PredictionLogOption = DEFAULT_PREDICTION_LOG,
+    log_url: PredictionLogOption = DEFAULT_LOG_URL,
     out: Annotated[Path | None, typer.Option(help="Also write the report here (JSON).")] = None,
     shadow_version: Annotated[
         str | None, typer.Option(help="Only the reviews this shadow version scored (default: all).")

@@ -29,7 +29,9 @@ from typing import Any
 
 from sentiment_mlops.data.log_format import (
     CHAMPION,
+    DEFAULT_LOG_URL,
     FEEDBACK,
+    LOG_URL_ENV,
     PREDICTIONS,
     TEXT_MODES,
     TextMode,
@@ -63,7 +65,7 @@ class LogSettings:
         """``SENTIMENT_PREDICTION_LOG`` (URL or folder, ``off`` disables; default ``prediction-log``),
         ``…_TEXT`` (full | hash | none), ``…_QUEUE``, ``…_SEGMENT_ROWS``, ``…_FLUSH_SECONDS``."""
         env = dict(os.environ if env is None else env)
-        url = env.get("SENTIMENT_PREDICTION_LOG", "prediction-log").strip()
+        url = env.get(LOG_URL_ENV, DEFAULT_LOG_URL).strip()
         if url.lower() in ("", "off", "none", "false", "0"):
             return None
         return cls(
