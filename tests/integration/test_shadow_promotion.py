@@ -99,7 +99,9 @@ def release_model(root: Path, out: Path, *, expect: int = 0, **env: str) -> subp
         text=True,
         timeout=900,
     )
-    assert result.returncode == expect, f"release-model.sh {env}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == expect, (
+        f"release-model.sh {env}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    )
     return result
 
 
