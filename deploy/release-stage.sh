@@ -3,11 +3,14 @@
 # then find: one key=value line each on stdout, appended to GITHUB_OUTPUT too when it is set (CD's
 # deploy job; .ci/run runs it for both stages).
 #
-#   STAGE=release NEW_IMAGE=<pushed image@sha256:...> MODEL_VERSION=N MODEL_CONTENT_HASH=<hash> deploy/release-stage.sh
+#   STAGE=release NEW_IMAGE=<pushed image@sha256:...> MODEL_VERSION=N MODEL_CONTENT_HASH=<hash> \
+#     [SHADOW_VERSION=N] deploy/release-stage.sh
 #   STAGE=shadow  NEW_IMAGE=<pushed image@sha256:...> MODEL_VERSION=N LIVE_IMAGE=<the API image serving now> \
 #     CHAMPION_VERSION=<version the live image serves> deploy/release-stage.sh
 #
-# release: the new image serves (image-ref); /version must name N and its weights' hash.
+# release: the new image serves (image-ref); /version must name N and its weights' hash. After a
+#          shadow stage (SHADOW_VERSION, CD: the repository variable SENTIMENT_SHADOW_VERSION) N
+#          must be that version: deploy/release-model.sh released it without registering again.
 # shadow:  the live image keeps serving (image-ref = LIVE_IMAGE, /version must still name
 #          CHAMPION_VERSION) and the new image is only the challenger (shadow-image-ref): its model
 #          is copied into the pods by deploy/k8s/components/shadow, and /metrics must show
@@ -20,6 +23,8 @@ version=${MODEL_VERSION:?set MODEL_VERSION to the registered version}
 [[ "$new" =~ @sha256:[0-9a-f]{64}$ ]] || die "NEW_IMAGE $new is not pinned by digest"
 case $stage in
   release)
+    [ -z "${SHADOW_VERSION:-}" ] || [ "$SHADOW_VERSION" = "$version" ] \
+      || die "version $version is not the version shadowed ($SHADOW_VERSION): the release must ship that version itself"
     lines=("image-ref=$new" "shadow-image-ref=" "expect-version=$version"
       "expect-content-hash=${MODEL_CONTENT_HASH:-}" "expect-shadow-version=") ;;
   shadow)

@@ -7,6 +7,9 @@ tracking server comes from ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_TRACKING_TOKEN`
 project's local store, as for the ``sentiment`` commands.
 
     python scripts/champion.py record     # prints the version; adds version=... to $GITHUB_OUTPUT
+    python scripts/champion.py latest     # the newest registered version; adds latest=... too
+
+``latest`` is how .ci/run checks that a release after a shadow stage registered nothing new.
 """
 
 from __future__ import annotations
@@ -43,19 +46,39 @@ def record() -> str:
             raise
         version = ""
     print(f"current {ALIAS} of {name!r}: {version or 'none'}")
+    _output("version", version)
+    return version
+
+
+def latest() -> str:
+    """The newest registered version's number, or "" when the model has none."""
+    from mlflow import MlflowClient
+
+    name = model_name()
+    numbers = [int(v.version) for v in MlflowClient().search_model_versions(f"name = '{name}'")]
+    version = str(max(numbers)) if numbers else ""
+    print(f"newest version of {name!r}: {version or 'none'}")
+    _output("latest", version)
+    return version
+
+
+def _output(key: str, value: str) -> None:
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with Path(output).open("a", encoding="utf-8") as out:
-            out.write(f"version={version}\n")
-    return version
+            out.write(f"{key}={value}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("record", help="print (and output) the current champion version")
-    parser.parse_args(argv)
-    record()
+    sub.add_parser("latest", help="print (and output) the newest registered version")
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        record()
+    else:
+        latest()
     return 0
 
 

@@ -112,6 +112,11 @@ def ci_then_release(small_project: Path, root: Path, registry: str, c: float) ->
     sentiment = str(BIN / "sentiment")
     _run([sentiment, "train"], root)  # CI: tracked in the project's own throwaway store
     _run([sentiment, "evaluate"], root)
+    return release(root, registry)
+
+
+def release(root: Path, registry: str) -> dict[str, str]:
+    """CD's model steps (deploy/release-model.sh) for the model in ``root``: its identity labels."""
     out = root / "build" / "model"
     printed = _run(
         [str(REPO_ROOT / "deploy" / "release-model.sh"), str(out)],
@@ -185,7 +190,7 @@ def test_every_surface_of_the_service_states_the_identity_of_the_labels(
         assert info[0].endswith(" 1.0")
 
 
-def test_the_shadow_stage_registers_and_exports_without_promoting(
+def test_the_shadow_stage_registers_then_the_release_promotes_that_version(
     released: list[dict[str, str]],
     team_registry: str,
     small_project: Path,
@@ -194,6 +199,7 @@ def test_the_shadow_stage_registers_and_exports_without_promoting(
 ) -> None:
     # CD with SENTIMENT_DELIVERY_STAGE=shadow: version N is registered and exported with its card
     # (the challenger image's), the champion stays where it was; the stage goes to the job's outputs.
+    # Then CD's release of the same model promotes N itself.
     from mlflow import MlflowClient
 
     from sentiment_mlops.model.artifact import SentimentModel
@@ -210,6 +216,34 @@ def test_the_shadow_stage_registers_and_exports_without_promoting(
     assert client.get_model_version_by_alias("sentiment", "challenger").version == version
     assert SentimentModel.load(labels["dir"]).version == version
     assert "stage=shadow" in output.read_text().splitlines()
+
+    # The release after it (SENTIMENT_SHADOW_VERSION=N): N itself is gated, promoted and exported;
+    # the registry gains no version. Another model's release naming N is refused first.
+    monkeypatch.setenv("RELEASE_STAGE", "release")
+    monkeypatch.setenv("SHADOW_VERSION", version)
+    other = Path(released[0]["dir"]).parents[1]
+    refused = subprocess.run(
+        [str(REPO_ROOT / "deploy" / "release-model.sh"), str(tmp_path / "refused")],
+        cwd=other,
+        env=_env(other, team_registry),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert "the weights shadowed are not the weights being released" in refused.stderr
+    assert client.get_model_version_by_alias("sentiment", "champion").version == before
+    shadowed = {k: v for k, v in labels.items() if k != "dir"}
+    labels = release(tmp_path / "challenger", team_registry)
+    assert {k: v for k, v in labels.items() if k != "dir"} == shadowed
+    assert client.get_model_version_by_alias("sentiment", "champion").version == version
+    registered = client.search_model_versions("name = 'sentiment'")
+    assert sorted(int(v.version) for v in registered) == list(range(1, len(released) + 2))
+    assert (
+        client.get_model_version("sentiment", version).tags["model_version_hash"]
+        == labels["io.sentiment-mlops.model.content-hash"]
+    )
 
 
 def test_the_runbooks_rollback_points_the_registry_at_the_model_that_serves(

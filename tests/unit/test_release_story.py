@@ -141,12 +141,12 @@ def _subcommands() -> set[str]:
     return found
 
 
-def _serve_options() -> set[str]:
+def _options(name: str) -> set[str]:
+    """The options of ``sentiment NAME``."""
     import typer.main
 
-    command = typer.main.get_command(app)
-    serve = command.commands["serve"]  # type: ignore[attr-defined]
-    return {opt for param in serve.params for opt in param.opts}
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    return {opt for param in command.params for opt in param.opts}
 
 
 def promotion_problems(development: str, runbook: str, release_script: str) -> list[str]:
@@ -161,10 +161,16 @@ def promotion_problems(development: str, runbook: str, release_script: str) -> l
         for group, sub in re.findall(r"sentiment (shadow|feedback) ([a-z-]+)", text):
             if f"{group} {sub}" not in _subcommands():
                 found.append(f"{where}: `sentiment {group} {sub}` is not a command")
-        lines = re.findall(r"sentiment serve((?:\s+(?:--[a-z-]+|[^\s`-][^\s`]*))+)", text)
-        for option in {o for line in lines for o in re.findall(r"--[a-z-]+", line)}:
-            if option not in _serve_options():
-                found.append(f"{where}: `sentiment serve {option}` is not an option")
+        for name in ("serve", "register"):
+            lines = re.findall(rf"sentiment {name}((?:\s+(?:--[a-z-]+|[^\s`-][^\s`]*))+)", text)
+            for option in {o for line in lines for o in re.findall(r"--[a-z-]+", line)}:
+                if option not in _options(name):
+                    found.append(f"{where}: `sentiment {name} {option}` is not an option")
+        # The release after a shadow stage promotes the version shadowed, never a copy of it.
+        if "SHADOW_VERSION" not in text or "sentiment register --version" not in text:
+            found.append(f"{where}: the release after a shadow stage does not name the version shadowed")
+        if re.search(r"registers? (the (same )?weights|the model|it) again", text):
+            found.append(f"{where}: the release registers the shadowed model again")
         for command in re.findall(r"`sentiment ([a-z-]+)", text):
             if command not in _commands():
                 found.append(f"{where}: `sentiment {command}` is not a command")
@@ -176,6 +182,8 @@ def promotion_problems(development: str, runbook: str, release_script: str) -> l
     steps = [release_script.find(call) for call in calls]
     if -1 in steps or steps != sorted(steps):
         found.append("release-model.sh does not check the shadow report between register and promote")
+    if '--version "$SHADOW_VERSION"' not in release_script:
+        found.append("release-model.sh registers the shadowed model again instead of reusing SHADOW_VERSION")
     return found
 
 
@@ -190,8 +198,21 @@ def test_the_promotion_path_is_one_story_of_commands_that_exist() -> None:
         lambda d, r, s: (d, r.replace("sentiment shadow report", "sentiment shadow verdict"), s),
         lambda d, r, s: (d.replace("--shadow models:/", "--mirror models:/"), r, s),
         lambda d, r, s: (d, r, s.replace('"$SENTIMENT" shadow report', "true")),
+        lambda d, r, s: (d, r, s.replace('--version "$SHADOW_VERSION"', "")),
+        lambda d, r, s: (d.replace("register --version", "register --reuse"), r, s),
+        lambda d, r, s: (d, r + "\nThe release registers the same weights again as a new version.\n", s),
+        lambda d, r, s: (d, r.replace("SHADOW_VERSION", "SHADOW_RUN"), s),
     ],
-    ids=["stage-missing", "no-such-subcommand", "no-such-option", "release-skips-shadow"],
+    ids=[
+        "stage-missing",
+        "no-such-subcommand",
+        "no-such-option",
+        "release-skips-shadow",
+        "release-registers-again",
+        "no-such-register-option",
+        "runbook-registers-again",
+        "runbook-names-no-shadow-version",
+    ],
 )
 def test_a_broken_promotion_story_is_caught(break_it) -> None:
     texts = break_it(DEVELOPMENT.read_text(), RUNBOOK.read_text(), RELEASE_MODEL.read_text())

@@ -165,7 +165,9 @@ def test_the_shadow_rides_on_the_canary_rollout(tmp_path: Path) -> None:
 
 def _stage(**env: str) -> tuple[int, dict[str, str], str]:
     keep = {
-        k: v for k, v in os.environ.items() if k not in {"GITHUB_OUTPUT", "LIVE_IMAGE", "CHAMPION_VERSION"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"GITHUB_OUTPUT", "LIVE_IMAGE", "CHAMPION_VERSION", "SHADOW_VERSION"}
     }
     out = subprocess.run(
         [str(REPO_ROOT / "deploy" / "release-stage.sh")],
@@ -191,6 +193,26 @@ def test_the_release_stage_ships_the_new_image_and_nothing_shadows() -> None:
         "expect-content-hash": "abc",
         "expect-shadow-version": "",
     }
+
+
+def test_a_release_after_a_shadow_stage_ships_the_version_shadowed() -> None:
+    # CD passes SENTIMENT_SHADOW_VERSION to the deploy job too: the release must serve that version.
+    release = {"STAGE": "release", "NEW_IMAGE": CHALLENGER_REF, "MODEL_CONTENT_HASH": "abc"}
+    rc, lines, _ = _stage(**release, MODEL_VERSION="7", SHADOW_VERSION="7")
+    assert rc == 0 and lines["expect-version"] == "7" and lines["expect-content-hash"] == "abc"
+    rc, lines, stderr = _stage(**release, MODEL_VERSION="8", SHADOW_VERSION="7")
+    assert rc == 2 and lines == {}
+    assert "version 8 is not the version shadowed (7)" in stderr
+    # the shadow stage itself ignores a shadow version left over from the last release
+    rc, lines, _ = _stage(
+        STAGE="shadow",
+        NEW_IMAGE=CHALLENGER_REF,
+        MODEL_VERSION="8",
+        LIVE_IMAGE=CHAMPION_REF,
+        CHAMPION_VERSION="7",
+        SHADOW_VERSION="7",
+    )
+    assert rc == 0 and lines["expect-shadow-version"] == "8"
 
 
 def test_the_shadow_stage_keeps_the_champion_serving(tmp_path: Path) -> None:

@@ -19,13 +19,29 @@ def _expected() -> tuple[type[BaseException], ...]:
     return (ModelError, RegistryError, GateFailedError)
 
 
-def register() -> None:
+def register(
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="Register nothing: check VERSION holds the trained weights (same content hash; "
+            "else exit 2) and point 'challenger' at it. The release after a shadow stage."
+        ),
+    ] = None,
+) -> None:
     """Register the trained model in MLflow as a new version with alias 'challenger'."""
     from sentiment_mlops.registry import versions as registry
 
     with stage("register", _expected) as (paths, params):
-        version = registry.register(paths, params)
-        typer.echo(f"registered {params.registry.model_name} version {version} as {registry.CHALLENGER}")
+        name = params.registry.model_name
+        if version is None:
+            version = registry.register(paths, params)
+            typer.echo(f"registered {name} version {version} as {registry.CHALLENGER}")
+        else:
+            content_hash = registry.reuse(paths, params, version)
+            typer.echo(
+                f"reused {name} version {version} as {registry.CHALLENGER}: "
+                f"the weights it shadowed (content hash {content_hash}), not registered again"
+            )
 
 
 def promote() -> None:

@@ -111,6 +111,40 @@ def register(paths: Paths, params: Params) -> str:
     return str(version.version)
 
 
+def reuse(paths: Paths, params: Params, version: str) -> str:
+    """Point ``challenger`` at the registered ``version`` instead of registering the trained model
+    again; return its content hash.
+
+    The release after a shadow stage: the version the shadow stage registered is the one its
+    prediction log rows name and the one to promote, so the same weights never become a second
+    version. Refused (:class:`RegistryError`) unless ``version`` holds the trained model's weights,
+    by content hash: otherwise the weights shadowed are not the weights being released.
+    """
+    from mlflow.exceptions import MlflowException
+
+    model = SentimentModel.load(paths.model_dir)
+    client = _client(paths)
+    name = params.registry.model_name
+    try:
+        registered = client.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"registered model {name!r} has no version {version!r}") from exc
+    # The version's tag, else its run's (both written at registration; the run's is older).
+    shadowed = registered.tags.get("model_version_hash") or client.get_run(registered.run_id).data.tags.get(
+        "model_version_hash", ""
+    )
+    if shadowed != model.content_hash:
+        raise RegistryError(
+            f"{name} version {version} holds weights {shadowed or '(no content hash)'}, but "
+            f"{paths.model_dir} holds {model.content_hash}: the weights shadowed are not the weights "
+            "being released (release them through a shadow stage of their own, or unset the shadow version)"
+        )
+    _test_accuracy(client, registered.run_id)  # only evaluated models are promoted
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    log.info("reused %s version %s (content hash %s) as %s", name, version, shadowed, CHALLENGER)
+    return shadowed
+
+
 def promote(paths: Paths, params: Params) -> GateDecision:
     """Move ``champion`` to the challenger if it clears the gate; raise :class:`GateFailedError` otherwise."""
     client = _client(paths)
