@@ -7,6 +7,7 @@ archive built here, and never read the shared IMDB archive.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,11 @@ def small_project(tmp_path_factory: pytest.TempPathFactory, corpus_archive: Path
     train.run(paths, params, track=False)
     evaluate.run(paths, params, track=False)
     return root
+
+
+@pytest.fixture
+def deploy_copy(tmp_path: Path) -> Path:
+    """A scratch copy of deploy/ to break on purpose."""
+    target = tmp_path / "deploy"
+    shutil.copytree(REPO_ROOT / "deploy", target)
+    return target
