@@ -1,4 +1,5 @@
-"""The fast tier's fixtures: a project trained on the corpus written in ``tests/fixtures``.
+"""The unit tier's fixtures: a project trained on the corpus written in ``tests/fixtures``, and a
+scratch copy of ``deploy/`` for the manifest tests to break.
 
 Overrides the session fixture ``small_project`` of ``tests/conftest.py`` for every test below
 ``tests/unit``, so these tests run the real ingest, split, train and evaluate stages on a small

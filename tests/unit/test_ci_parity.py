@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.unit.test_workflows import CD, CI, WORKFLOWS, jobs, load, tool
+from tests.unit.workflow_checks import CD, CI, WORKFLOWS, jobs, load, tool
 
 CI_RUN = REPO_ROOT / ".ci" / "run"
 MAKEFILE = REPO_ROOT / "Makefile"
