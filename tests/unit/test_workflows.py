@@ -5,6 +5,7 @@ so these checks run here, before a push, with no network:
 
 * each workflow validates against the GitHub workflow JSON schema bundled with check-jsonschema;
 * zizmor (a security linter for Actions) reports nothing, at its ``pedantic`` persona;
+* actionlint (with shellcheck on every ``run:`` script) finds nothing, and rejects a broken workflow;
 * every action is pinned to a full commit SHA with a ``# vX.Y.Z`` comment, no ``run:`` script
   interpolates ``${{ }}`` (values reach scripts through ``env:``), every job is time-boxed,
   checkouts keep no credentials, and permissions are least-privilege;
@@ -24,6 +25,7 @@ from tests.unit.workflow_checks import (
     CD,
     CI,
     WORKFLOWS,
+    actionlint,
     describe,
     interpolating_scripts,
     jobs,
@@ -169,6 +171,29 @@ def test_cd_deploys_by_digest_and_rolls_back_on_failure() -> None:
     push = "\n".join(step.get("run", "") for step in cd["push-image"]["steps"])
     assert "image=$REGISTRY/$REPOSITORY@$digest" in push
     assert "needs.deploy.result == 'failure'" in cd["restore-champion"]["if"]
+
+
+# --- actionlint ------------------------------------------------------------------------------
+
+
+@pytest.mark.integration  # runs actionlint and shellcheck
+def test_actionlint_finds_nothing() -> None:
+    proc = actionlint(str(CI), str(CD))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.integration  # runs actionlint and shellcheck
+def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: echo ${{ steps.nope.outputs.x }}\n      - run: cd $UNQUOTED_DIR\n"
+        "  b:\n    needs: missing-job\n    runs-on: ubuntu-24.04\n    steps:\n      - run: make lint\n",
+        encoding="utf-8",
+    )
+    proc = actionlint(str(bad), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "missing-job" in proc.stdout and "SC2086" in proc.stdout, proc.stdout
 
 
 # --- a deliberately bad workflow is rejected by the same checks -------------------------------

@@ -198,3 +198,14 @@ def describe(findings: list[dict[str, Any]]) -> str:
         path = finding["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"]
         lines.append(f"{path}:{where['row'] + 1}: {finding['ident']}: {finding['desc']}")
     return "\n".join(lines)
+
+
+def actionlint(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("actionlint"), "-no-color", f"-shellcheck={tool('shellcheck')}", "-pyflakes=", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
