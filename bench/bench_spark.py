@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 
 import bench_spark_scoring
+from sentiment_mlops import spark_session
 from sentiment_mlops.config import Paths, load_params
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model import features
 from sentiment_mlops.model.artifact import SentimentModel, sigmoid
 from sentiment_mlops.model.features import FeaturizerSpec
-from sentiment_mlops.spark import cluster_fit, session
-from sentiment_mlops.training import nbsvm, spark_stats, train
+from sentiment_mlops.training import nbsvm, spark_cluster_fit, spark_stats, train
 from sentiment_mlops.training.statistics import NBStatistics
 
 CORES = 2
@@ -97,7 +97,7 @@ def _fit(spark, paths: Paths, params, spec: FeaturizerSpec, counted: spark_stats
     driver = nbsvm.fit_nbsvm(X_fit, y_fit, stats=stats, **hyper)
     driver_s = time.perf_counter() - started
     rows = spark_stats.featurized(spark, paths, spec)
-    cluster = cluster_fit.fit_on_cluster(spark, rows, stats, n_features=spec.n_features, **hyper)
+    cluster = spark_cluster_fit.fit_on_cluster(spark, rows, stats, n_features=spec.n_features, **hyper)
     test = pd.read_parquet(paths.processed / "test.parquet")
     X_test, y_test = features.featurize(test["text"].tolist(), spec), test["label"].to_numpy()
 
@@ -198,7 +198,7 @@ def main() -> None:
         events = Path(tmp) / "events"
         events.mkdir()
         started = time.perf_counter()
-        spark = session.get_session(
+        spark = spark_session.get_session(
             "sentiment-bench",
             master=f"local[{CORES},4]",
             # One plain JSON file (Spark 4 rolls and compresses event logs by default).

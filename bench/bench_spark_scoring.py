@@ -22,10 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sentiment_mlops.batch import spark_scoring
 from sentiment_mlops.batch.files import predict_file
 from sentiment_mlops.model import kernels
 from sentiment_mlops.model.artifact import SentimentModel
-from sentiment_mlops.spark import scoring
 
 TARGET_REVIEWS, TARGET_SECONDS = 500_000_000, 3600
 _PYTHON_METRICS = (
@@ -97,7 +97,9 @@ def compare(spark, model: SentimentModel, df: pd.DataFrame, work: Path, reps: in
         spark.sparkContext.setJobGroup(f"scoring-{rep}", f"bench scoring run {rep}")
         run = {
             "local_s": _timed(lambda: predict_file(model, source, local_dest)),  # noqa: B023
-            "spark_s": _timed(lambda: scoring.predict_dataset(spark, model, str(source), str(spark_dest))),  # noqa: B023
+            "spark_s": _timed(
+                lambda: spark_scoring.predict_dataset(spark, model, str(source), str(spark_dest))  # noqa: B023
+            ),
             "load_1min": os.getloadavg()[0],
         }
         runs.append({k: round(v, 2) for k, v in run.items()})
@@ -109,7 +111,7 @@ def compare(spark, model: SentimentModel, df: pd.DataFrame, work: Path, reps: in
     tiny = work / "tiny.parquet"
     pq.write_table(pa.Table.from_pandas(df.head(1_000), preserve_index=False), tiny)
     fixed_s = min(
-        _timed(lambda: scoring.predict_dataset(spark, model, str(tiny), str(work / f"tiny-{i}")))  # noqa: B023
+        _timed(lambda: spark_scoring.predict_dataset(spark, model, str(tiny), str(work / f"tiny-{i}")))  # noqa: B023
         for i in range(3)
     )
     local = pd.read_parquet(local_dest, columns=["rid", "probability", "label"]).set_index("rid")

@@ -28,6 +28,9 @@ MODEL_URI_ENV = "SENTIMENT_MODEL_URI"
 #: A second model scored beside the served one on every request (``sentiment serve --shadow``);
 #: unset or empty: no shadow. Its answers are logged and measured, never returned.
 SHADOW_MODEL_URI_ENV = "SENTIMENT_SHADOW_MODEL_URI"
+#: Where the service writes the prediction log and the commands read it, unless set otherwise.
+LOG_URL_ENV = "SENTIMENT_PREDICTION_LOG"
+DEFAULT_LOG_URL = "prediction-log"
 #: Where the API listens unless told otherwise (loopback: a laptop, not a network).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -14,14 +14,13 @@ from typing import Annotated
 
 import typer
 
-from sentiment_mlops.config import ConfigError, Params, Paths, load_params
-from sentiment_mlops.data.log_format import LOG_URL_ENV
+from sentiment_mlops.config import LOG_URL_ENV, ConfigError, Params, Paths, load_params
 
 #: The failures a room's stages expect. A function: the room imports its error classes (and the
 #: heavy modules that define them) only when a stage fails, so ``sentiment --help`` stays instant.
 Expected = Callable[[], tuple[type[BaseException], ...]]
 
-#: ``--log``: the prediction log a command reads (default: data.log_format.DEFAULT_LOG_URL, where the
+#: ``--log``: the prediction log a command reads (default: config.DEFAULT_LOG_URL, where the
 #: service writes it).
 PredictionLogOption = Annotated[
     str,

@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    from sentiment_mlops.spark.session import get_session
+    from sentiment_mlops.spark_session import get_session
 
     session = get_session("sentiment-tests", master="local[2,4]")
     session.sparkContext.setLogLevel("ERROR")

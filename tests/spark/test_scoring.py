@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiment_mlops.batch.files import PredictInputError, predict_file
+from sentiment_mlops.batch.spark_scoring import predict_dataset
 from sentiment_mlops.cli import app
 from sentiment_mlops.model.artifact import SentimentModel
-from sentiment_mlops.spark.scoring import predict_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared]
 
@@ -173,7 +173,7 @@ def test_a_killed_python_worker_is_retried_and_nothing_is_duplicated(spark, mode
 
 
 def test_only_the_text_column_goes_to_python_once_whatever_the_column_names(spark, model, reviews) -> None:
-    from sentiment_mlops.spark.scoring import scored
+    from sentiment_mlops.batch.spark_scoring import scored
 
     df = reviews.head(30).rename(columns={"text": "review.body", "stars": "star`s"})
     out = scored(spark, spark.createDataFrame(df), model, "review.body")

@@ -72,14 +72,16 @@ def test_mllib_on_the_cluster_fits_what_the_driver_fits(spark, project: Path) ->
     liblinear fit, on the same rows and statistics: the same objective, another solver, so close
     rather than equal."""
     from sentiment_mlops.model.artifact import sigmoid
-    from sentiment_mlops.spark import cluster_fit
+    from sentiment_mlops.training import spark_cluster_fit
 
     paths, params = Paths(project), load_params(project / "params.yaml")
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
     counted = spark_stats.count_splits(spark, paths, spec)
     hyper = {"C": 1.0, "nb_alpha": 1.0, "beta": 0.5, "min_df": params.features.min_df, "max_iter": 200}
     rows = spark_stats.featurized(spark, paths, spec).where("split = 0")  # train only: validation held out
-    on_cluster = cluster_fit.fit_on_cluster(spark, rows, counted.train, n_features=spec.n_features, **hyper)
+    on_cluster = spark_cluster_fit.fit_on_cluster(
+        spark, rows, counted.train, n_features=spec.n_features, **hyper
+    )
     on_driver = nbsvm.fit_nbsvm(counted.X_train, counted.y_train, stats=counted.train, **hyper)
 
     assert on_cluster.iterations > 1

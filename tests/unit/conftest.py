@@ -1,4 +1,5 @@
-"""The fast tier's fixtures: a project trained on the corpus written in ``tests/fixtures``.
+"""The unit tier's fixtures: a project trained on the corpus written in ``tests/fixtures``, and a
+scratch copy of ``deploy/`` for the manifest tests to break.
 
 Overrides the session fixture ``small_project`` of ``tests/conftest.py`` for every test below
 ``tests/unit``, so these tests run the real ingest, split, train and evaluate stages on a small
@@ -7,6 +8,7 @@ archive built here, and never read the shared IMDB archive.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,11 @@ def small_project(tmp_path_factory: pytest.TempPathFactory, corpus_archive: Path
     train.run(paths, params, track=False)
     evaluate.run(paths, params, track=False)
     return root
+
+
+@pytest.fixture
+def deploy_copy(tmp_path: Path) -> Path:
+    """A scratch copy of deploy/ to break on purpose."""
+    target = tmp_path / "deploy"
+    shutil.copytree(REPO_ROOT / "deploy", target)
+    return target

@@ -20,7 +20,8 @@ import pytest
 
 from sentiment_mlops.workspace import promql
 from tests.conftest import REPO_ROOT
-from tests.unit.test_manifests import K8S, _one, _report, all_problems, render, write_overlay
+from tests.unit.manifest_checks import _report, all_problems
+from tests.unit.manifest_render import K8S, _one, render, write_overlay
 
 pytestmark = pytest.mark.integration  # renders with kubectl kustomize, parses with promtool
 

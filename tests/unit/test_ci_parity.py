@@ -7,7 +7,6 @@ The defect this closes: a workflow step that no local run executes (the image jo
   unless it is listed in ``GITHUB_ONLY`` with the reason it cannot run off GitHub (a cluster, AWS);
 * every make target, script and CLI command the workflows call is run by ``.ci/run`` (directly or
   through a make target it runs), with the same arguments except ``ENGINE``;
-* actionlint (with shellcheck) finds nothing in the workflows, and rejects a broken one;
 * docs/development.md names, for every job, the local command that runs its steps.
 """
 
@@ -16,14 +15,13 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.unit.test_workflows import CD, CI, WORKFLOWS, jobs, load, tool
+from tests.unit.workflow_checks import CI, WORKFLOWS, jobs, load
 
 CI_RUN = REPO_ROOT / ".ci" / "run"
 MAKEFILE = REPO_ROOT / "Makefile"
@@ -267,40 +265,6 @@ def test_a_call_ci_run_never_makes_is_caught() -> None:
     local = local_calls("make lint\nmake test-fast\n", MAKEFILE.read_text(encoding="utf-8"))
     assert ("make", "test-fast") in local and ("make", "setup") in local  # prerequisites count
     assert ("make", "image") not in local
-
-
-# --- actionlint ------------------------------------------------------------------------------
-
-
-def actionlint(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [tool("actionlint"), "-no-color", f"-shellcheck={tool('shellcheck')}", "-pyflakes=", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.mark.integration  # runs actionlint and shellcheck
-def test_actionlint_finds_nothing() -> None:
-    proc = actionlint(str(CI), str(CD))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-@pytest.mark.integration  # runs actionlint and shellcheck
-def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
-        "      - run: echo ${{ steps.nope.outputs.x }}\n      - run: cd $UNQUOTED_DIR\n"
-        "  b:\n    needs: missing-job\n    runs-on: ubuntu-24.04\n    steps:\n      - run: make lint\n",
-        encoding="utf-8",
-    )
-    proc = actionlint(str(bad), cwd=tmp_path)
-    assert proc.returncode == 1
-    assert "missing-job" in proc.stdout and "SC2086" in proc.stdout, proc.stdout
 
 
 # --- the development guide ------------------------------------------------------------------

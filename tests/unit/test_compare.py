@@ -8,7 +8,8 @@ from statsmodels.stats.contingency_tables import mcnemar as statsmodels_mcnemar
 
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import atomic_write_json
-from sentiment_mlops.training.compare import PRODUCTION, REPORT, mcnemar, production_gate
+from sentiment_mlops.registry.gate import PRODUCTION, REPORT, production_gate
+from sentiment_mlops.training.compare import mcnemar
 
 
 @pytest.mark.parametrize(("b", "c"), [(10, 2), (3, 3), (0, 7), (40, 25)])

@@ -13,7 +13,7 @@ import copy
 
 import pytest
 
-from tests.unit.test_manifests import K8S, Obj, _one, render, write_overlay
+from tests.unit.manifest_render import K8S, Obj, _one, render, write_overlay
 
 pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 

@@ -23,7 +23,7 @@ import pytest
 from sentiment_mlops.workspace import monitoring as mon
 from sentiment_mlops.workspace import promql
 from sentiment_mlops.workspace.repository import monitoring_paths
-from tests.unit.test_manifests import (
+from tests.unit.manifest_render import (
     COMPONENTS,
     K8S,
     OVERLAYS,

@@ -31,7 +31,8 @@ from tests.integration.shadow_pod import (
     render_release,
     rendered_objects,
 )
-from tests.unit.test_manifests import K8S, Obj, _report, all_problems, render, review_problems, write_overlay
+from tests.unit.manifest_checks import _report, all_problems, review_problems
+from tests.unit.manifest_render import K8S, Obj, render, write_overlay
 
 pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 

@@ -12,13 +12,13 @@ import typer
 
 from sentiment_mlops.cli import app
 from tests.conftest import REPO_ROOT
-from tests.unit.test_manifests import (
+from tests.unit.manifest_checks import (
     _crd_validator,
     _object_meta_validator,
     cluster_version,
-    render,
     schema_problems,
 )
+from tests.unit.manifest_render import render
 
 # They run kubectl and read the CRD schemas in ../shared: the integration tier.
 pytestmark = [pytest.mark.integration, pytest.mark.shared]

@@ -61,10 +61,13 @@ def predict(
             typer.echo("error: predict: --input needs --output", err=True)
             raise typer.Exit(2)
         if engine is Engine.spark:
-            from sentiment_mlops.spark import scoring, session
+            from sentiment_mlops import spark_session
+            from sentiment_mlops.batch import spark_scoring
 
-            spark = session.get_session("sentiment-predict")
-            rows = scoring.predict_dataset(spark, model, input_file, output_file, text_column, input_format)
+            spark = spark_session.get_session("sentiment-predict")
+            rows = spark_scoring.predict_dataset(
+                spark, model, input_file, output_file, text_column, input_format
+            )
         else:
             rows = files.predict_file(model, Path(input_file), Path(output_file), text_column, batch_size)
         typer.echo(f"scored {rows} reviews -> {output_file}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sentiment_mlops.data.log_format import DEFAULT_LOG_URL
+from sentiment_mlops.config import DEFAULT_LOG_URL
 from sentiment_mlops.stage import PredictionLogOption, stage
 
 # The file dvc.yaml's ingest stage depends on (the official archive's name).

@@ -17,10 +17,6 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-# Where the service writes the log and the commands read it, unless set otherwise.
-LOG_URL_ENV = "SENTIMENT_PREDICTION_LOG"
-DEFAULT_LOG_URL = "prediction-log"
-
 TextMode = Literal["full", "hash", "none"]
 TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
 PREDICTIONS = "predictions"

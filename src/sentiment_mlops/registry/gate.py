@@ -3,17 +3,24 @@
 An absolute floor on test accuracy, no worse than the champion by more than a margin, and the
 short-input slices (``SHORT``: the last 10 and 20 words of each test review) at or above a floor
 with their share predicted positive near 0.5. :mod:`.versions` reads the figures from MLflow.
+The production clause (:func:`production_gate`) reads ``sentiment compare``'s report, whose name and
+production set are defined here, where the gate that requires them stands.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 
-from sentiment_mlops.config import Params
+from sentiment_mlops.config import Params, Paths
 
 # The length slices (sentiment_mlops.training.slices) the short-input clause bounds: the gate owns
 # the choice; training selects its model on the same slices.
 SHORT = ("last_10_words", "last_20_words")
+# ``sentiment compare``'s report under reports/, and its set of labelled production reviews.
+REPORT = "compare.json"
+PRODUCTION = "production_window"
 
 
 class GateFailedError(RuntimeError):
@@ -102,3 +109,25 @@ def decide(
         rp.max_regression,
         short=short_lines,
     )
+
+
+def production_gate(paths: Paths, params: Params, challenger_hash: str) -> tuple[bool, str]:
+    """The gate's production clause: is the challenger no worse than allowed on the window?"""
+    limit = params.registry.max_production_regression
+    if limit is None:
+        return True, "production window not required"
+    if not paths.production_window.is_file():
+        return True, "no labelled production window yet: production clause skipped"
+    path = paths.reports / REPORT
+    if not path.is_file():
+        return False, f"no {path.name}: run `sentiment compare` before promoting"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    if report.get("challenger", {}).get("content_hash") != challenger_hash:
+        return False, f"{path.name} compares another challenger: run `sentiment compare` again"
+    result = report.get("sets", {}).get(PRODUCTION)
+    if result is None:
+        return False, f"{path.name} has no production window"
+    diff = float(result["difference"])
+    ok = diff >= -limit and not math.isnan(diff)
+    verdict = "no worse than allowed" if ok else f"worse by more than {limit:g}"
+    return ok, f"production window: challenger {diff:+.4f} against the champion ({verdict})"

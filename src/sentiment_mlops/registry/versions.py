@@ -19,7 +19,7 @@ from typing import Any
 from sentiment_mlops.config import Params, Paths
 from sentiment_mlops.files import replace_dir
 from sentiment_mlops.model.artifact import SentimentModel
-from sentiment_mlops.registry.gate import SHORT, GateDecision, GateFailedError, decide
+from sentiment_mlops.registry.gate import SHORT, GateDecision, GateFailedError, decide, production_gate
 
 __all__ = ["CHALLENGER", "CHAMPION", "GateDecision", "GateFailedError", "RegistryError", "decide"]
 
@@ -162,8 +162,6 @@ def promote(paths: Paths, params: Params) -> GateDecision:
         _short_metrics(client, challenger.run_id),
     )
     if champion is not None and params.registry.max_production_regression is not None:
-        from sentiment_mlops.training.compare import production_gate
-
         ok, why = production_gate(paths, params, str(challenger.tags.get("model_version_hash", "")))
         decision = replace(decision, passed=decision.passed and ok, production=why)
     if not decision.passed:

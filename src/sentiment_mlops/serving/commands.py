@@ -13,6 +13,7 @@ import typer
 
 from sentiment_mlops.config import (
     DEFAULT_HOST,
+    DEFAULT_LOG_URL,
     DEFAULT_MODEL_URI,
     DEFAULT_PORT,
     MODEL_URI_ENV,
@@ -20,7 +21,6 @@ from sentiment_mlops.config import (
     ConfigError,
     ServerSettings,
 )
-from sentiment_mlops.data.log_format import DEFAULT_LOG_URL
 from sentiment_mlops.stage import PredictionLogOption
 
 GUNICORN_CONFIG = "python:sentiment_mlops.serving.gunicorn_conf"

@@ -27,11 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sentiment_mlops.config import DEFAULT_LOG_URL, LOG_URL_ENV
 from sentiment_mlops.data.log_format import (
     CHAMPION,
-    DEFAULT_LOG_URL,
     FEEDBACK,
-    LOG_URL_ENV,
     PREDICTIONS,
     TEXT_MODES,
     TextMode,

@@ -11,21 +11,19 @@ two accuracies as if they came from different samples. ``sentiment promote`` rea
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sentiment_mlops.config import Params, Paths
+from sentiment_mlops.config import Paths
 from sentiment_mlops.files import atomic_write_json
 from sentiment_mlops.model.artifact import SentimentModel
+from sentiment_mlops.registry.gate import PRODUCTION, REPORT
 
 log = logging.getLogger(__name__)
 
-REPORT = "compare.json"
-PRODUCTION = "production_window"
 IMDB_TEST = "imdb_test"
 
 
@@ -100,27 +98,3 @@ def run(
     report = compare(champion, challenger, sets)
     atomic_write_json(paths.reports / REPORT, report)
     return report
-
-
-def production_gate(paths: Paths, params: Params, challenger_hash: str) -> tuple[bool, str]:
-    """The gate's production clause: is the challenger no worse than allowed on the window?"""
-    limit = params.registry.max_production_regression
-    if limit is None:
-        return True, "production window not required"
-    if not paths.production_window.is_file():
-        return True, "no labelled production window yet: production clause skipped"
-    path = paths.reports / REPORT
-    if not path.is_file():
-        return False, f"no {path.name}: run `sentiment compare` before promoting"
-    import json
-
-    report = json.loads(path.read_text(encoding="utf-8"))
-    if report.get("challenger", {}).get("content_hash") != challenger_hash:
-        return False, f"{path.name} compares another challenger: run `sentiment compare` again"
-    result = report.get("sets", {}).get(PRODUCTION)
-    if result is None:
-        return False, f"{path.name} has no production window"
-    diff = float(result["difference"])
-    ok = diff >= -limit and not math.isnan(diff)
-    verdict = "no worse than allowed" if ok else f"worse by more than {limit:g}"
-    return ok, f"production window: challenger {diff:+.4f} against the champion ({verdict})"

@@ -64,7 +64,7 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
     stats_train = stats_fit = None
     sources: list[dict[str, Any]] = []
     if engine == "spark":
-        from sentiment_mlops.spark import session
+        from sentiment_mlops import spark_session
         from sentiment_mlops.training import spark_stats
 
         # The Spark engine counts the archive's splits; labelled files train on the local engine
@@ -79,7 +79,7 @@ def run(paths: Paths, params: Params, *, track: bool = True, engine: str = "loca
                 f"train --engine spark reads the IMDB splits only; labelled sources {present} "
                 "train on the local engine"
             )
-        counted = spark_stats.count_splits(session.get_session("sentiment-train"), paths, spec)
+        counted = spark_stats.count_splits(spark_session.get_session("sentiment-train"), paths, spec)
         X_train, y_train = counted.X_train, counted.y_train
         stats_train, stats_fit = counted.train, counted.train_and_validation
         train_texts = read_split(paths, "train")["text"].tolist()

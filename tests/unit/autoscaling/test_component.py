@@ -12,15 +12,8 @@ import yaml
 
 from sentiment_mlops.autoscaling.config import AutoscalingParams
 from sentiment_mlops.autoscaling.trigger import parse_metadata
-from tests.unit.test_manifests import (
-    K8S,
-    _one,
-    _pod_spec,
-    all_problems,
-    cluster_version,
-    render,
-    write_overlay,
-)
+from tests.unit.manifest_checks import _pod_spec, all_problems, cluster_version
+from tests.unit.manifest_render import K8S, _one, render, write_overlay
 
 pytestmark = pytest.mark.integration  # renders with kubectl kustomize
 

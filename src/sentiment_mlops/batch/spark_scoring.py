@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from sentiment_mlops.batch.files import FORMATS, PredictInputError
 from sentiment_mlops.model.artifact import LABELS, SentimentModel
-from sentiment_mlops.spark.session import HadoopPaths
+from sentiment_mlops.spark_session import HadoopPaths
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
