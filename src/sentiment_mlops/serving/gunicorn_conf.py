@@ -61,6 +61,17 @@ logconfig_dict: dict[str, Any] = {
 log = logging.getLogger("sentiment_mlops.serving.gunicorn")
 
 
+def when_ready(server: Any) -> None:
+    """In the master, after the app is preloaded and before the first fork: with the prediction
+    log on, import the modules its writer thread needs, so the workers inherit them instead of each
+    importing them (holding the GIL) as it writes its first segment."""
+    from sentiment_mlops.serving.app import model_state
+    from sentiment_mlops.serving.prediction_log import import_writer_modules
+
+    if model_state(server.app.wsgi()).prediction_log is not None:
+        import_writer_modules()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """A worker died (recycled, killed, drained): fold its samples into the archive files."""
     from sentiment_mlops.serving.metrics import mark_process_dead

@@ -5,8 +5,11 @@ thread turns them into Hive-partitioned segments (``<table>/date=YYYY-MM-DD/part
 a local folder or an object store URL (``s3://bucket/prefix``, see :mod:`.log_sink`). The bound
 counts every row not yet in a finished segment (queued or being written), so a SIGKILLed worker
 loses at most ``bound`` rows. A full buffer drops the row and counts it: a request never waits for
-the log and never fails because of it. The request path appends one tuple per scored batch; the
-writer thread builds the columns, hashes and labels. A segment appears whole or not at all:
+the log and never fails because of it. The request path appends one tuple per scored batch (and
+hashes its texts, see :func:`.log_tables.prediction_entry`); the writer thread builds the Arrow
+columns and labels, :data:`SLICE_ENTRIES` queued entries at a time with a short sleep between
+slices, so that a request thread waiting for the GIL gets it back within about a millisecond
+rather than after the whole segment. A segment appears whole or not at all:
 locally it is written beside its final name and renamed; on an object store it is one upload.
 Readers (pyarrow datasets) skip ``.``-names.
 
@@ -17,6 +20,7 @@ later rollout logs into the same tables and joins on the same ids.
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
 import socket
@@ -35,13 +39,26 @@ from sentiment_mlops.data.log_format import (
     PREDICTIONS,
     TEXT_MODES,
     TextMode,
-    arrow_schema,
 )
 
 from .log_sink import write_segment
-from .log_tables import Entry, feedback_columns, prediction_columns
+from .log_tables import Entry, feedback_table, prediction_entry, prediction_table
 
 log = logging.getLogger(__name__)
+
+# The writer builds a segment in slices of this many queued entries and sleeps between them: a
+# slice of single-review entries holds the GIL ~0.5 ms; the sleep lets waiting request threads in.
+SLICE_ENTRIES = 500
+SLICE_PAUSE_S = 0.0002
+WRITER_MODULES = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.fs", "pyarrow.parquet")
+
+
+def import_writer_modules() -> None:
+    """Import what the writer thread needs (pyarrow and its compute, Parquet and filesystem
+    modules, numpy). Called in the gunicorn master before it forks (see ``gunicorn_conf``), so no
+    worker pays the import (~0.3-0.8 s, much of it holding the GIL) on its first segment."""
+    for name in WRITER_MODULES:
+        importlib.import_module(name)
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,7 @@ class LogSettings:
 
 
 Counter = Callable[[str, int], None]  # (table, rows)
-Expand = Callable[[list[Entry]], dict[str, list[Any]]]  # entries -> columns (in the writer thread)
+Build = Callable[[list[Entry]], Any]  # entries -> a pyarrow Table (in the writer thread)
 
 
 class SegmentWriter:
@@ -99,13 +116,13 @@ class SegmentWriter:
         self,
         settings: LogSettings,
         table: str,
-        expand: Expand,
+        build: Build,
         on_written: Counter | None = None,
         on_dropped: Counter | None = None,
     ) -> None:
         self.settings = settings
         self.table = table
-        self._expand = expand
+        self._build = build
         self._on_written = on_written or (lambda _t, _n: None)
         self._on_dropped = on_dropped or (lambda _t, _n: None)
         self._pid = -1
@@ -187,7 +204,7 @@ class SegmentWriter:
 
     def _flush(self, entries: list[Entry], n: int) -> None:
         try:
-            self._write(self._expand(entries))
+            self._write(self._table(entries))
         except Exception:
             log.exception("prediction log: could not write a %s segment of %d rows", self.table, n)
             self._on_dropped(self.table, n)
@@ -197,11 +214,20 @@ class SegmentWriter:
             with self._cond:
                 self._pending -= n
 
-    def _write(self, columns: dict[str, list[Any]]) -> None:
+    def _table(self, entries: list[Entry]) -> Any:
+        """The segment's table, built slice by slice (the slices stay chunks of one table)."""
         import pyarrow as pa
+
+        parts = []
+        for start in range(0, len(entries), SLICE_ENTRIES):
+            if start:
+                time.sleep(SLICE_PAUSE_S)  # releases the GIL: a waiting request thread runs now
+            parts.append(self._build(entries[start : start + SLICE_ENTRIES]))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _write(self, table: Any) -> None:
         import pyarrow.compute as pc
 
-        table = pa.Table.from_pydict(columns, schema=arrow_schema(self.table))
         dates = pc.strftime(table["ts"], format="%Y-%m-%d")
         days = pc.unique(dates).to_pylist()
         for date in days:
@@ -218,11 +244,8 @@ class PredictionLog:
         self, settings: LogSettings, on_written: Counter | None = None, on_dropped: Counter | None = None
     ):
         self.settings = settings
-        mode = settings.text_mode
-        self.predictions = SegmentWriter(
-            settings, PREDICTIONS, lambda entries: prediction_columns(entries, mode), on_written, on_dropped
-        )
-        self.feedback = SegmentWriter(settings, FEEDBACK, feedback_columns, on_written, on_dropped)
+        self.predictions = SegmentWriter(settings, PREDICTIONS, prediction_table, on_written, on_dropped)
+        self.feedback = SegmentWriter(settings, FEEDBACK, feedback_table, on_written, on_dropped)
 
     def log_predictions(
         self,
@@ -238,8 +261,10 @@ class PredictionLog:
     ) -> bool:
         """Queue one scored batch (never blocks; ``False`` if it was dropped). The lists are kept,
         not copied: the caller must not change them afterwards."""
-        batch = (ids, texts, probabilities, n_tokens, unseen_share)
-        entry: Entry = (*batch, model_name, model_version, route, role, time.time())
+        meta = (model_name, model_version, route, role, time.time())
+        entry = prediction_entry(
+            self.settings.text_mode, ids, texts, probabilities, n_tokens, unseen_share, meta
+        )
         return self.predictions.offer(entry, len(ids))
 
     def log_feedback(self, ids: list[str], labels: list[str]) -> bool:
