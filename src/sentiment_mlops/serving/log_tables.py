@@ -36,61 +36,81 @@ def prediction_entry(
     return (ids, texts if text_mode == "full" else None, hashes, probabilities, n_tokens, unseen_share, *meta)
 
 
-def _flat(entries: list[Entry], k: int) -> list[Any]:
-    return list(chain.from_iterable(e[k] for e in entries))
+def _flat(entries: list[Entry], k: int, single: bool) -> list[Any]:
+    """Field ``k`` (a list per entry) of every entry, in one list."""
+    if single:
+        return [e[k][0] for e in entries]  # single-review entries: one pass, no chain
+    return list(chain.from_iterable([e[k] for e in entries]))
 
 
-def _repeat(entries: list[Entry], k: int, counts: Any, type_: Any) -> Any:
-    """A per-entry value, once per row of its entry."""
+def _numbers(entries: list[Entry], k: int, single: bool, dtype: Any) -> Any:
+    """A numeric column through numpy (faster than ``pa.array`` over Python numbers)."""
     import numpy as np
     import pyarrow as pa
 
-    values = np.array([e[k] for e in entries], dtype=object)
-    return pa.array(np.repeat(values, counts), type=type_)
+    return pa.array(np.fromiter(_flat(entries, k, single), dtype=dtype))
+
+
+def _per_entry(entries: list[Entry], k: int, counts: Any, n: int, type_: Any) -> Any:
+    """A value given once per entry, repeated for each row of its entry. Mostly the same value in
+    every entry (one model, one route): then one Arrow repeat, no per-row objects at all."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = [e[k] for e in entries]
+    if values.count(values[0]) == len(values):
+        return pa.repeat(pa.scalar(values[0], type_), n)
+    array = np.array(values, dtype=object)
+    return pa.array(array if counts is None else np.repeat(array, counts), type=type_)
 
 
 def _ts(entries: list[Entry], k: int, counts: Any, type_: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    ms = (np.array([e[k] for e in entries], dtype=np.float64) * 1000).astype(np.int64)  # int(s * 1000)
-    return pa.array(np.repeat(ms, counts), type=type_)
+    seconds = np.fromiter([e[k] for e in entries], dtype=np.float64, count=len(entries))
+    ms = (seconds * 1000).astype(np.int64)  # int(seconds * 1000), as before
+    return pa.array(ms if counts is None else np.repeat(ms, counts), type=type_)
 
 
-def _optional(entries: list[Entry], k: int, n: int, type_: Any) -> Any:
+def _optional(entries: list[Entry], k: int, n: int, single: bool, type_: Any) -> Any:
     """A column the entries all carry (a list each) or none does (``None``: all null)."""
     import pyarrow as pa
 
-    if entries and entries[0][k] is None:
+    if entries[0][k] is None:
         return pa.nulls(n, type_)
-    return pa.array(_flat(entries, k), type=type_)
+    return pa.array(_flat(entries, k, single), type=type_)
 
 
 def prediction_table(entries: list[Entry]) -> Any:
-    """The predictions table of queued entries (see :func:`prediction_entry`)."""
+    """The predictions table of queued entries (see :func:`prediction_entry`); at least one."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     schema = arrow_schema(PREDICTIONS)
     t = schema.field
-    counts = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries))
-    n = int(counts.sum())
-    probability = pa.array(_flat(entries, 3), type=t("probability").type)
+    sizes = [len(e[0]) for e in entries]
+    # single-review requests queue one-row entries: no repeats, no chains
+    single = sizes.count(1) == len(sizes)
+    counts = None if single else np.array(sizes, dtype=np.int64)
+    ids = _flat(entries, 0, single)
+    n = len(ids)
+    probability = _numbers(entries, 3, single, np.float64)
     positive = pc.greater_equal(probability, pa.scalar(0.5, pa.float64()))
     columns = [
-        pa.array(_flat(entries, 0), type=t("id").type),
+        pa.array(ids, type=t("id").type),
         _ts(entries, 10, counts, t("ts").type),
-        _repeat(entries, 9, counts, t("role").type),
-        _repeat(entries, 6, counts, t("model_name").type),
-        _repeat(entries, 7, counts, t("model_version").type),
-        _repeat(entries, 8, counts, t("route").type),
-        _optional(entries, 1, n, t("text").type),
-        _optional(entries, 2, n, t("text_sha256").type),
+        _per_entry(entries, 9, counts, n, t("role").type),
+        _per_entry(entries, 6, counts, n, t("model_name").type),
+        _per_entry(entries, 7, counts, n, t("model_version").type),
+        _per_entry(entries, 8, counts, n, t("route").type),
+        _optional(entries, 1, n, single, t("text").type),
+        _optional(entries, 2, n, single, t("text_sha256").type),
         probability,
         pc.if_else(positive, pa.scalar("positive"), pa.scalar("negative")),
-        pa.array(_flat(entries, 4), type=t("n_tokens").type),
-        pa.array(_flat(entries, 5), type=t("unseen_share").type),
+        _numbers(entries, 4, single, np.int32),
+        _numbers(entries, 5, single, np.float32),
     ]
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -101,10 +121,12 @@ def feedback_table(entries: list[Entry]) -> Any:
     import pyarrow as pa
 
     schema = arrow_schema(FEEDBACK)
-    counts = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries))
+    sizes = [len(e[0]) for e in entries]
+    single = sizes.count(1) == len(sizes)
+    counts = None if single else np.array(sizes, dtype=np.int64)
     columns = [
-        pa.array(_flat(entries, 0), type=pa.string()),
+        pa.array(_flat(entries, 0, single), type=pa.string()),
         _ts(entries, 2, counts, schema.field("ts").type),
-        pa.array(_flat(entries, 1), type=pa.string()),
+        pa.array(_flat(entries, 1, single), type=pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=schema)
