@@ -99,7 +99,7 @@ def main() -> None:
     for mode, g in gil.items():
         cells = ", ".join(
             f"{name} {g[name]['cpu_ms']:.2f} ms (longest wait {g[name]['longest_wait_ms']:.2f})"
-            for name in ("lists", "arrow_hash_in_writer", "arrow")
+            for name in ("lists", "arrow_hash_in_writer", "arrow_one_piece", "arrow")
         )
         print(
             f"GIL per {segment_rows}-row segment, text={mode:5}: {cells}; "

@@ -11,8 +11,10 @@ Per 5,000-row segment of single-review entries, for each builder:
   hands the GIL over every 5 ms (``sys.getswitchinterval``) or when a thread sleeps or does I/O.
 
 Variants: ``lists`` (before: per-row lists, ``pa.Table.from_pydict``, texts hashed in the writer),
-``arrow_hash_in_writer`` (the Arrow builder with the hashing still in the writer), ``arrow`` (as the
-service runs: texts hashed on the request thread, the segment built in slices with a pause between).
+``arrow_hash_in_writer`` (the Arrow builder with the hashing still in the writer, one piece),
+``arrow_one_piece`` (texts hashed on the request thread, the segment built in one piece) and
+``arrow`` (as the service runs: that, built in slices with a pause between them, which costs some
+CPU per slice and bounds the longest wait).
 """
 
 from __future__ import annotations
@@ -101,7 +103,9 @@ def gil_per_segment(mode: str, texts: list[str], rows: int, segments: int) -> di
     """Median figures over ``segments`` segments of ``rows`` single-review entries, the builders
     interleaved segment by segment (so they see the same swings of the machine's load)."""
     writer = PredictionLog(LogSettings("unused", text_mode=mode)).predictions
-    runs: dict[str, list[tuple[float, float]]] = {"lists": [], "arrow_hash_in_writer": [], "arrow": []}
+    runs: dict[str, list[tuple[float, float]]] = {
+        name: [] for name in ("lists", "arrow_hash_in_writer", "arrow_one_piece", "arrow")
+    }
     for seg in range(segments + 1):  # the first round warms up and is not counted
         batches = _segment(texts, rows, seg)
         old, unhashed, hashed = _old(batches), _new(mode, batches, False), _new(mode, batches, True)
@@ -109,6 +113,7 @@ def gil_per_segment(mode: str, texts: list[str], rows: int, segments: int) -> di
         results = {
             "lists": _timed(log_reference.prediction_table, old, mode),
             "arrow_hash_in_writer": _timed(_hash_then_build, mode, unhashed, per_entry_texts),
+            "arrow_one_piece": _timed(log_tables.prediction_table, hashed),
             "arrow": _timed(writer._table, hashed),
         }
         if seg:
