@@ -2,8 +2,9 @@
 makes, with the writer thread running beside it: CPU time of the calling thread, and wall time) and
 everything (CPU of both threads, until the last segment is written), for each text mode; and how
 long the writer holds the GIL per segment, the list builder it had before issue #14 against the
-Arrow builder side by side (``log_gil.py``), what hashing costs the request thread, and the import
-a worker paid on its first segment before the master imported pyarrow for it.
+Arrow builder side by side (``log_gil.py``), the full garbage collections the queued entries set off
+(the old lists against the new tuples), what hashing costs the request thread, and what a worker
+paid on its first segment before the master prepared pyarrow for it.
 
 Real test reviews of median length, one per call as single-review requests log them, into a
 temporary folder. CPU times move much less with the machine's load than wall time; the HTTP-level
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from log_gil import gil_per_segment, hash_us_per_row, idle_probe_wait_ms, writer_import_ms
+from log_gil import full_collections, gil_per_segment, hash_us_per_row, idle_probe_wait_ms, writer_setup_ms
 from sentiment_mlops.config import Paths
 from sentiment_mlops.data.log_format import TEXT_MODES
 from sentiment_mlops.files import atomic_write_json
@@ -81,8 +82,10 @@ def main() -> None:
         "segment_rows": segment_rows,
         "gil_per_segment": gil,
         "probe_idle_longest_wait_ms": idle_probe_wait_ms(),
+        "full_collections": full_collections("full", texts, args.rows, segment_rows),
         "request_side_hash_us_per_row": hash_us_per_row(texts),
-        "writer_import_before_preload": writer_import_ms(),
+        # the imports and pyarrow's first conversion (which imports pandas), once per worker before
+        "writer_setup_before_preload": writer_setup_ms(),
         "loadavg_start": load_start,
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
@@ -105,10 +108,16 @@ def main() -> None:
             f"GIL per {segment_rows}-row segment, text={mode:5}: {cells}; "
             f"lists/arrow {g['ratio_cpu_lists_over_arrow']}x"
         )
+    gcs = report["full_collections"]
+    print(
+        f"full GCs while {args.rows:,} rows were queued (heap {gcs['heap_tracked_objects']:,} objects): "
+        f"lists {gcs['lists']['full_collections']} ({gcs['lists']['full_collection_ms_total']} ms), "
+        f"tuples {gcs['tuples']['full_collections']} ({gcs['tuples']['full_collection_ms_total']} ms)"
+    )
     print(
         f"probe alone: longest wait {report['probe_idle_longest_wait_ms']} ms; hashing on the request "
-        f"thread {report['request_side_hash_us_per_row']} µs/row; the writer's imports in a fresh "
-        f"process {report['writer_import_before_preload']}"
+        f"thread {report['request_side_hash_us_per_row']} µs/row; the writer's setup in a fresh "
+        f"process {report['writer_setup_before_preload']}"
     )
     print(f"load average {load_start} -> {report['loadavg_end']}; wrote {out}")
 

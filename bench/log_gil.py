@@ -94,9 +94,15 @@ def _new(mode: str, batches: list[dict[str, Any]], hashed: bool) -> list[tuple[A
 
 
 def _hash_then_build(mode: str, entries: list[tuple[Any, ...]], texts: list[list[str]]) -> Any:
-    if mode != "none":
-        entries = [(*e[:2], [text_hash(t) for t in ts], *e[3:]) for e, ts in zip(entries, texts, strict=True)]
-    return log_tables.prediction_table(entries)
+    """The Arrow builder, then the hash column built in the writer from the texts (one pass)."""
+    import pyarrow as pa
+
+    table = log_tables.prediction_table(entries)
+    if mode == "none":
+        return table
+    hashes = pa.array([text_hash(t) for ts in texts for t in ts], type=pa.string())
+    i = table.schema.get_field_index("text_sha256")
+    return table.set_column(i, table.schema.field(i), hashes)
 
 
 def gil_per_segment(mode: str, texts: list[str], rows: int, segments: int) -> dict[str, Any]:
@@ -151,16 +157,16 @@ def hash_us_per_row(texts: list[str], rows: int = 20_000) -> float:
 IMPORT_SNIPPET = """
 import time
 import numpy  # a worker has it already (the model)
-from sentiment_mlops.serving.prediction_log import import_writer_modules
+from sentiment_mlops.serving.prediction_log import prepare_writer
 t0, c0 = time.perf_counter(), time.process_time()
-import_writer_modules()
+prepare_writer()
 print(1e3 * (time.perf_counter() - t0), 1e3 * (time.process_time() - c0))
 """
 
 
-def writer_import_ms(repeats: int = 3) -> dict[str, float]:
-    """The import a worker paid on its first segment when the master had not imported pyarrow
-    (fresh interpreters, median): wall and CPU ms."""
+def writer_setup_ms(repeats: int = 3) -> dict[str, float]:
+    """What a worker paid on its first segment when the master had not prepared the writer
+    (:func:`prepare_writer` in fresh interpreters, median): wall and CPU ms."""
     import subprocess
 
     runs = []
@@ -173,3 +179,61 @@ def writer_import_ms(repeats: int = 3) -> dict[str, float]:
         "wall_ms": round(statistics.median(r[0] for r in runs), 1),
         "cpu_ms": round(statistics.median(r[1] for r in runs), 1),
     }
+
+
+def _old_style(mode: str, i: int, text: str) -> Any:
+    """The request path's entry before #14: lists, in an (entry, rows) pair."""
+    return (([f"r{i}.0.p.v"], [text], [0.75], [230], [0.02], *META, time.time()), 1)
+
+
+def _new_style(mode: str, i: int, text: str) -> Any:
+    meta = (*META, time.time())
+    entry = log_tables.prediction_entry(mode, [f"r{i}.0.p.v"], [text], [0.75], [230], [0.02], meta)  # type: ignore[arg-type]
+    return entry
+
+
+def _full_collections(
+    make: Callable[..., Any], mode: str, texts: list[str], rows: int, segment: int
+) -> list[float]:
+    """The durations of the full collections while ``rows`` entries are queued and taken."""
+    import gc
+
+    gc.collect()
+    pauses: list[float] = []
+    started = 0.0
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if info["generation"] == 2:
+            if phase == "start":
+                started = time.perf_counter()
+            else:
+                pauses.append(time.perf_counter() - started)
+
+    gc.callbacks.append(watch)
+    try:
+        queue: list[Any] = []
+        for i in range(rows):
+            queue.append(make(mode, i, texts[i % len(texts)]))
+            if len(queue) >= segment:
+                queue = []  # the writer took the segment
+    finally:
+        gc.callbacks.remove(watch)
+    return pauses
+
+
+def full_collections(mode: str, texts: list[str], rows: int, segment_rows: int) -> dict[str, Any]:
+    """Full (oldest-generation) garbage collections while ``rows`` single-review entries are
+    queued and taken a segment at a time, the old entries (lists) against the new (tuples of
+    atomics, which the collector stops tracking), in this process. A full collection walks every
+    tracked object: a worker holding the preloaded app has more of them than this process."""
+    import gc
+
+    figures: dict[str, Any] = {"heap_tracked_objects": len(gc.get_objects())}
+    for name, make in (("lists", _old_style), ("tuples", _new_style)):
+        pauses = _full_collections(make, mode, texts, rows, segment_rows)
+        figures[name] = {
+            "full_collections": len(pauses),
+            "full_collection_ms_total": round(1e3 * sum(pauses), 1),
+        }
+    return figures

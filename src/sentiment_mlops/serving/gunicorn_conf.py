@@ -63,13 +63,13 @@ log = logging.getLogger("sentiment_mlops.serving.gunicorn")
 
 def when_ready(server: Any) -> None:
     """In the master, after the app is preloaded and before the first fork: with the prediction
-    log on, import the modules its writer thread needs, so the workers inherit them instead of each
-    importing them (holding the GIL) as it writes its first segment."""
+    log on, import what its writer thread needs, so the workers inherit it instead of each
+    importing it (holding the GIL) as it writes its first segment."""
     from sentiment_mlops.serving.app import model_state
-    from sentiment_mlops.serving.prediction_log import import_writer_modules
+    from sentiment_mlops.serving.prediction_log import prepare_writer
 
     if model_state(server.app.wsgi()).prediction_log is not None:
-        import_writer_modules()
+        prepare_writer()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -30,10 +30,16 @@ def prediction_entry(
     meta: tuple[str, str, str, str, float],
 ) -> Entry:
     """The entry the request path queues. The texts are hashed here, on the request thread
-    (~2.4 µs a review, once): in the writer the same hashes would hold the GIL ~12 ms per
-    segment. The texts are kept only when the log keeps them (``full``)."""
-    hashes = [text_hash(t) for t in texts] if text_mode != "none" else None
-    return (ids, texts if text_mode == "full" else None, hashes, probabilities, n_tokens, unseen_share, *meta)
+    (~2 µs a review, once): in the writer the same hashes would hold the GIL ~10 ms per
+    segment. The texts are kept only when the log keeps them (``full``).
+
+    Everything is a tuple of strings and numbers, which the garbage collector stops tracking at
+    its first pass: queued lists would be tracked until written, thousands of containers per
+    segment promoted to the oldest generation, and that promotion is what sets off full
+    collections, each a pause of tens of milliseconds in a worker holding the preloaded app."""
+    hashes = tuple([text_hash(t) for t in texts]) if text_mode != "none" else None
+    kept = tuple(texts) if text_mode == "full" else None
+    return (tuple(ids), kept, hashes, tuple(probabilities), tuple(n_tokens), tuple(unseen_share), *meta)
 
 
 def _flat(entries: list[Entry], k: int, single: bool) -> list[Any]:

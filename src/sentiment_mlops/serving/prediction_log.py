@@ -53,12 +53,17 @@ SLICE_PAUSE_S = 0.0002
 WRITER_MODULES = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.fs", "pyarrow.parquet")
 
 
-def import_writer_modules() -> None:
+def prepare_writer() -> None:
     """Import what the writer thread needs (pyarrow and its compute, Parquet and filesystem
-    modules, numpy). Called in the gunicorn master before it forks (see ``gunicorn_conf``), so no
-    worker pays the import (~0.3-0.8 s, much of it holding the GIL) on its first segment."""
+    modules, numpy) and build a one-row table, which makes pyarrow import pandas (its first
+    conversion of Python objects does; ~1.4 s here) and set up its compute kernels. Called in the
+    gunicorn master before it forks (``when_ready`` in ``gunicorn_conf``), so no worker does this
+    on its first segment, holding the GIL for much of it. Starts no thread and writes nothing."""
     for name in WRITER_MODULES:
         importlib.import_module(name)
+    meta = (CHAMPION, "warm-up", "-", CHAMPION, time.time())
+    prediction_table([prediction_entry("full", ["warm-up"], ["warm-up"], [0.5], [1], [0.0], meta)])
+    feedback_table([(("warm-up",), ("positive",), time.time())])
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class SegmentWriter:
 
     # set by _start, in the process that first offers a row
     _cond: threading.Condition
-    _entries: list[tuple[Entry, int]]
+    _entries: list[Entry]  # no (entry, n) pairs: one more tracked object per row for the GC
     _queued: int  # rows in _entries (the writer has not taken them yet)
     _first_at: float  # when the first of them came
     _pending: int
@@ -140,7 +145,7 @@ class SegmentWriter:
             accepted = not self._closed and self._pending + n <= self.settings.bound
             if accepted:
                 self._pending += n
-                self._entries.append((entry, n))
+                self._entries.append(entry)
                 queued = self._queued = self._queued + n
                 if queued == n:
                     self._first_at = time.monotonic()
@@ -196,7 +201,7 @@ class SegmentWriter:
                 queued, self._queued = self._queued, 0
                 closing = self._closed
             if entries:
-                self._flush([entry for entry, _ in entries], queued)
+                self._flush(entries, queued)
             if closing:
                 with self._cond:
                     if not self._entries:
@@ -268,7 +273,8 @@ class PredictionLog:
         return self.predictions.offer(entry, len(ids))
 
     def log_feedback(self, ids: list[str], labels: list[str]) -> bool:
-        return self.feedback.offer((ids, labels, time.time()), len(ids))
+        # tuples, not lists: the garbage collector stops tracking them (see prediction_entry)
+        return self.feedback.offer((tuple(ids), tuple(labels), time.time()), len(ids))
 
     def close(self, timeout: float = 30.0) -> None:
         self.predictions.close(timeout)
