@@ -79,8 +79,9 @@ def parse_wrk(output: str, command: str) -> WrkResult:
     )
 
 
-def run_wrk(wrk: str, url: str, bodies: Path, threads: int, connections: int, seconds: int) -> WrkResult:
-    argv = [
+def wrk_argv(wrk: str, url: str, bodies: Path, threads: int, connections: int, seconds: int) -> list[str]:
+    """wrk posting ``bodies`` (one JSON body a line) in rotation to ``url``, with ``--latency``."""
+    return [
         wrk,
         f"-t{threads}",
         f"-c{connections}",
@@ -92,6 +93,10 @@ def run_wrk(wrk: str, url: str, bodies: Path, threads: int, connections: int, se
         "--",
         str(bodies),
     ]
+
+
+def run_wrk(wrk: str, url: str, bodies: Path, threads: int, connections: int, seconds: int) -> WrkResult:
+    argv = wrk_argv(wrk, url, bodies, threads, connections, seconds)
     out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=seconds + 60)
     if out.returncode != 0:
         raise BenchError(f"wrk failed ({out.returncode}): {out.stderr or out.stdout}")

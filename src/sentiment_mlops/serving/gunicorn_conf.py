@@ -61,6 +61,17 @@ logconfig_dict: dict[str, Any] = {
 log = logging.getLogger("sentiment_mlops.serving.gunicorn")
 
 
+def when_ready(server: Any) -> None:
+    """In the master, after the app is preloaded and before the first fork: with the prediction
+    log on, import what its writer thread needs, so the workers inherit it instead of each
+    importing it (holding the GIL) as it writes its first segment."""
+    from sentiment_mlops.serving.app import model_state
+    from sentiment_mlops.serving.prediction_log import prepare_writer
+
+    if model_state(server.app.wsgi()).prediction_log is not None:
+        prepare_writer()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """A worker died (recycled, killed, drained): fold its samples into the archive files."""
     from sentiment_mlops.serving.metrics import mark_process_dead

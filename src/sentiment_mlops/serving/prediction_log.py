@@ -5,8 +5,11 @@ thread turns them into Hive-partitioned segments (``<table>/date=YYYY-MM-DD/part
 a local folder or an object store URL (``s3://bucket/prefix``, see :mod:`.log_sink`). The bound
 counts every row not yet in a finished segment (queued or being written), so a SIGKILLed worker
 loses at most ``bound`` rows. A full buffer drops the row and counts it: a request never waits for
-the log and never fails because of it. The request path appends one tuple per scored batch; the
-writer thread builds the columns, hashes and labels. A segment appears whole or not at all:
+the log and never fails because of it. The request path appends one tuple per scored batch (and
+hashes its texts, see :func:`.log_tables.prediction_entry`); the writer thread builds the Arrow
+columns and labels, :data:`SLICE_ENTRIES` queued entries at a time with a short sleep between
+slices, so that a request thread waiting for the GIL gets it back within about a millisecond
+rather than after the whole segment. A segment appears whole or not at all:
 locally it is written beside its final name and renamed; on an object store it is one upload.
 Readers (pyarrow datasets) skip ``.``-names.
 
@@ -17,6 +20,7 @@ later rollout logs into the same tables and joins on the same ids.
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
 import socket
@@ -34,13 +38,31 @@ from sentiment_mlops.data.log_format import (
     PREDICTIONS,
     TEXT_MODES,
     TextMode,
-    arrow_schema,
 )
 
 from .log_sink import write_segment
-from .log_tables import Entry, feedback_columns, prediction_columns
+from .log_tables import Entry, feedback_table, prediction_entry, prediction_table
 
 log = logging.getLogger(__name__)
+
+# The writer builds a segment in slices of this many queued entries and sleeps between them: a
+# slice of single-review entries holds the GIL ~0.5 ms; the sleep lets waiting request threads in.
+SLICE_ENTRIES = 500
+SLICE_PAUSE_S = 0.0002
+WRITER_MODULES = ("numpy", "pyarrow", "pyarrow.compute", "pyarrow.fs", "pyarrow.parquet")
+
+
+def prepare_writer() -> None:
+    """Import what the writer thread needs (pyarrow and its compute, Parquet and filesystem
+    modules, numpy) and build a one-row table, which makes pyarrow import pandas (its first
+    conversion of Python objects does; ~1.4 s here) and set up its compute kernels. Called in the
+    gunicorn master before it forks (``when_ready`` in ``gunicorn_conf``), so no worker does this
+    on its first segment, holding the GIL for much of it. Starts no thread and writes nothing."""
+    for name in WRITER_MODULES:
+        importlib.import_module(name)
+    meta = (CHAMPION, "warm-up", "-", CHAMPION, time.time())
+    prediction_table([prediction_entry("full", ["warm-up"], ["warm-up"], [0.5], [1], [0.0], meta)])
+    feedback_table([(("warm-up",), ("positive",), time.time())])
 
 
 @dataclass(frozen=True)
@@ -77,7 +99,7 @@ class LogSettings:
 
 
 Counter = Callable[[str, int], None]  # (table, rows)
-Expand = Callable[[list[Entry]], dict[str, list[Any]]]  # entries -> columns (in the writer thread)
+Build = Callable[[list[Entry]], Any]  # entries -> a pyarrow Table (in the writer thread)
 
 
 class SegmentWriter:
@@ -86,7 +108,7 @@ class SegmentWriter:
 
     # set by _start, in the process that first offers a row
     _cond: threading.Condition
-    _entries: list[tuple[Entry, int]]
+    _entries: list[Entry]  # no (entry, n) pairs: one more tracked object per row for the GC
     _queued: int  # rows in _entries (the writer has not taken them yet)
     _first_at: float  # when the first of them came
     _pending: int
@@ -98,13 +120,13 @@ class SegmentWriter:
         self,
         settings: LogSettings,
         table: str,
-        expand: Expand,
+        build: Build,
         on_written: Counter | None = None,
         on_dropped: Counter | None = None,
     ) -> None:
         self.settings = settings
         self.table = table
-        self._expand = expand
+        self._build = build
         self._on_written = on_written or (lambda _t, _n: None)
         self._on_dropped = on_dropped or (lambda _t, _n: None)
         self._pid = -1
@@ -122,7 +144,7 @@ class SegmentWriter:
             accepted = not self._closed and self._pending + n <= self.settings.bound
             if accepted:
                 self._pending += n
-                self._entries.append((entry, n))
+                self._entries.append(entry)
                 queued = self._queued = self._queued + n
                 if queued == n:
                     self._first_at = time.monotonic()
@@ -178,7 +200,7 @@ class SegmentWriter:
                 queued, self._queued = self._queued, 0
                 closing = self._closed
             if entries:
-                self._flush([entry for entry, _ in entries], queued)
+                self._flush(entries, queued)
             if closing:
                 with self._cond:
                     if not self._entries:
@@ -186,7 +208,7 @@ class SegmentWriter:
 
     def _flush(self, entries: list[Entry], n: int) -> None:
         try:
-            self._write(self._expand(entries))
+            self._write(self._table(entries))
         except Exception:
             log.exception("prediction log: could not write a %s segment of %d rows", self.table, n)
             self._on_dropped(self.table, n)
@@ -196,11 +218,20 @@ class SegmentWriter:
             with self._cond:
                 self._pending -= n
 
-    def _write(self, columns: dict[str, list[Any]]) -> None:
+    def _table(self, entries: list[Entry]) -> Any:
+        """The segment's table, built slice by slice (the slices stay chunks of one table)."""
         import pyarrow as pa
+
+        parts = []
+        for start in range(0, len(entries), SLICE_ENTRIES):
+            if start:
+                time.sleep(SLICE_PAUSE_S)  # releases the GIL: a waiting request thread runs now
+            parts.append(self._build(entries[start : start + SLICE_ENTRIES]))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def _write(self, table: Any) -> None:
         import pyarrow.compute as pc
 
-        table = pa.Table.from_pydict(columns, schema=arrow_schema(self.table))
         dates = pc.strftime(table["ts"], format="%Y-%m-%d")
         days = pc.unique(dates).to_pylist()
         for date in days:
@@ -217,11 +248,8 @@ class PredictionLog:
         self, settings: LogSettings, on_written: Counter | None = None, on_dropped: Counter | None = None
     ):
         self.settings = settings
-        mode = settings.text_mode
-        self.predictions = SegmentWriter(
-            settings, PREDICTIONS, lambda entries: prediction_columns(entries, mode), on_written, on_dropped
-        )
-        self.feedback = SegmentWriter(settings, FEEDBACK, feedback_columns, on_written, on_dropped)
+        self.predictions = SegmentWriter(settings, PREDICTIONS, prediction_table, on_written, on_dropped)
+        self.feedback = SegmentWriter(settings, FEEDBACK, feedback_table, on_written, on_dropped)
 
     def log_predictions(
         self,
@@ -237,12 +265,15 @@ class PredictionLog:
     ) -> bool:
         """Queue one scored batch (never blocks; ``False`` if it was dropped). The lists are kept,
         not copied: the caller must not change them afterwards."""
-        batch = (ids, texts, probabilities, n_tokens, unseen_share)
-        entry: Entry = (*batch, model_name, model_version, route, role, time.time())
+        meta = (model_name, model_version, route, role, time.time())
+        entry = prediction_entry(
+            self.settings.text_mode, ids, texts, probabilities, n_tokens, unseen_share, meta
+        )
         return self.predictions.offer(entry, len(ids))
 
     def log_feedback(self, ids: list[str], labels: list[str]) -> bool:
-        return self.feedback.offer((ids, labels, time.time()), len(ids))
+        # tuples, not lists: the garbage collector stops tracking them (see prediction_entry)
+        return self.feedback.offer((tuple(ids), tuple(labels), time.time()), len(ids))
 
     def close(self, timeout: float = 30.0) -> None:
         self.predictions.close(timeout)
