@@ -12,16 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sentiment_mlops.autoscaling import forecaster as fc
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2 as pb
 from sentiment_mlops.autoscaling.proto import externalscaler_pb2_grpc as pb_grpc
-from sentiment_mlops.autoscaling.trace import read_trace
-from tests.conftest import REPO_ROOT, free_port
+from sentiment_mlops.processes import Supervised, free_port
+from tests.integration.scaler_history import HISTORY_DAYS, expected_forecast, openmetrics, trace_history
 
 pytestmark = pytest.mark.integration
 
@@ -29,63 +27,11 @@ QUERY = (
     'sum(rate(app_request_count_total{job="sentiment-api",'
     'endpoint=~"/v1/predict|/predict|/v2/models/.+/infer"}[1m]))'
 )
-HISTORY_DAYS = 3
-FUTURE_MINUTES = 30  # samples past "now", so the last step's rate exists whenever the test runs
-SCALE = 5.0  # requests per trace request, to make rates of a few hundred per second
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (requests.RequestException, grpc.RpcError):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} did not come up within {timeout}s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
 def history(nasa_trace: Path) -> dict:
-    """Three days of the trace (+30 min), shifted so its minutes end 30 minutes from now."""
-    counts = read_trace(nasa_trace).values[5 * 1440 :]  # from 6 July: no outage in this slice
-    minutes = HISTORY_DAYS * 1440 + FUTURE_MINUTES
-    counts = counts[:minutes] * SCALE
-    now_min = math.floor(time.time() / 60) * 60
-    first = now_min - (HISTORY_DAYS * 1440 - 1) * 60  # minute index 0 ends at `first`
-    return {"counts": counts, "first": first}
-
-
-def _openmetrics(counts: np.ndarray, first: float) -> str:
-    """A counter scraped every 15 s that grows by each minute's count within that minute."""
-    lines = ["# TYPE app_request_count counter"]
-    series = (
-        'app_request_count_total{job="sentiment-api",endpoint="/v1/predict",method="POST",'
-        'http_status="200",instance="api-0"}'
-    )
-    total = 0.0
-    for i, count in enumerate(counts):
-        minute_end = first + i * 60
-        for quarter in range(1, 5):
-            ts = minute_end - 60 + quarter * 15
-            lines.append(f"{series} {total + count * quarter / 4:.2f} {ts:.0f}")
-        total += count
-    # A series with one hour of history only, for the short-history fallback.
-    lines.append("# TYPE short_lived gauge")
-    for i in range(60):
-        lines.append(f"short_lived 123.0 {first + (HISTORY_DAYS * 1440 - 60 + i) * 60:.0f}")
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
+    return trace_history(nasa_trace)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +43,7 @@ def prometheus(history: dict, tmp_path_factory: pytest.TempPathFactory) -> Itera
     work = tmp_path_factory.mktemp("prometheus")
     data = work / "data"
     source = work / "history.om"
-    source.write_text(_openmetrics(history["counts"], history["first"]), encoding="utf-8")
+    source.write_text(openmetrics(history["counts"], history["first"]), encoding="utf-8")
     subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
         check=True,
@@ -106,23 +52,16 @@ def prometheus(history: dict, tmp_path_factory: pytest.TempPathFactory) -> Itera
     config = work / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=30d",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "prometheus.log").open("w"),
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: requests.get(f"{url}/-/ready", timeout=1).status_code == 200, 60, "Prometheus")
+    argv = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=30d",
+    ]
+    with Supervised("Prometheus", argv, work / "prometheus.log", url=url, ready_url=f"{url}/-/ready"):
         yield url
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +69,9 @@ def scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The scaler started as it runs in the cluster (``sentiment autoscale scaler``)."""
     port, metrics_port = free_port(), free_port()
     log = tmp_path_factory.mktemp("scaler") / "scaler.log"
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("sentiment")),
+    argv = [
+        str(Path(sys.executable).with_name("sentiment")),
+        *(
             "autoscale",
             "scaler",
             "--host",
@@ -141,33 +80,32 @@ def scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             str(port),
             "--metrics-port",
             str(metrics_port),
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PROMETHEUS_URL": ""},
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
+        ),
+    ]
+    process = Supervised("the scaler", argv, log, env={**os.environ, "PROMETHEUS_URL": ""}, ready_timeout=30)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     health = health_pb2_grpc.HealthStub(channel)
+
+    def serving() -> bool:
+        try:
+            answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+        except grpc.RpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+    process.start()
     try:
-        _wait(
-            lambda: (
-                health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
-                == health_pb2.HealthCheckResponse.SERVING
-            ),
-            30,
-            "the scaler",
-        )
+        process.wait_ready(also=serving, poll=0.2)
         yield {
             "stub": pb_grpc.ExternalScalerStub(channel),
             "health": health,
             "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
-            "proc": proc,
+            "process": process,
             "log": log,
         }
     finally:
         channel.close()
-        _stop(proc)
+        process.stop()
 
 
 def _ref(server: str, name: str = "sentiment-api", **extra: str) -> pb.ScaledObjectRef:
@@ -194,26 +132,6 @@ def _metric(url: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name}{labels} not exported")
 
 
-def _expected(history: dict, fit_end: float, end: float) -> tuple[float, float]:
-    """Forecast and observed rate computed from the CSV itself: fit on minutes up to ``fit_end``,
-    forecast from the minutes up to ``end`` (the scaler's answer may straddle a minute boundary)."""
-    rates = history["counts"] / 60
-    fit_last = round((fit_end - history["first"]) / 60)  # index of the minute ending at fit_end
-    last = round((end - history["first"]) / 60)
-    start = max(fit_last + 1 - HISTORY_DAYS * 1440, 0)
-    settings = fc.ForecastSettings(
-        season=1440,
-        bucket=5,
-        window=HISTORY_DAYS * 1440,
-        min_history=2 * 1440,
-        level_window=15,
-        quantile=0.9,
-        ahead=120,
-    )
-    model = fc.fit(rates[start : fit_last + 1], settings, horizon=5)
-    return fc.predict(model, rates[start : last + 1], settings).upper, float(rates[last])
-
-
 def test_metric_spec_names_the_target(scaler, prometheus):
     spec = scaler["stub"].GetMetricSpec(_ref(prometheus), timeout=10).metricSpecs
     assert len(spec) == 1
@@ -235,7 +153,7 @@ def test_get_metrics_returns_the_forecast_from_prometheus_history(scaler, promet
     assert value.metricName == "s0-predicted_request_rate"
     assert value.metricValue == math.ceil(value.metricValueFloat)
     candidates = {
-        (fit_end, end): _expected(history, fit_end, end)
+        (fit_end, end): expected_forecast(history, fit_end, end)
         for fit_end, end in {(before, before), (before, after), (after, after)}
     }
     assert any(
@@ -307,7 +225,7 @@ def test_falls_back_when_prometheus_is_down_never_zero_never_crashing(scaler, pr
         scaler["metrics_url"], "predictive_scaler_fallback_total", reason="prometheus_unreachable"
     )
     assert after == before + 3
-    assert scaler["proc"].poll() is None
+    assert scaler["process"].exit_code() is None
     status = scaler["health"].Check(health_pb2.HealthCheckRequest(service="externalscaler.ExternalScaler"))
     assert status.status == health_pb2.HealthCheckResponse.SERVING
     assert "fallback: prometheus_unreachable" in scaler["log"].read_text(encoding="utf-8")
