@@ -15,10 +15,13 @@ Environment: ``GUNICORN_BIND`` (127.0.0.1:8000), ``GUNICORN_WORKERS`` (2), ``GUN
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from gunicorn.glogging import Logger
 
 from sentiment_mlops.config import ServerSettings
 
@@ -34,6 +37,19 @@ max_requests = _settings.max_requests
 max_requests_jitter = _settings.jitter
 preload_app = True
 accesslog = None  # the app writes one JSON line per request itself
+
+
+class AppLogger(Logger):
+    """gunicorn's logger without its access line. The app writes one JSON line per request
+    (:mod:`.access_log`), and gunicorn, configured through ``logconfig_dict``, builds its own
+    line's atoms for every request before the ``gunicorn.access`` level drops it: about 10% of
+    a worker's time under load (py-spy)."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
+
+
+logger_class = AppLogger
 errorlog = "-"
 proc_name = "sentiment-api"
 # gunicorn's control socket (gunicornc) is off unless asked for: a fixed path would be shared by
@@ -70,6 +86,14 @@ def when_ready(server: Any) -> None:
 
     if model_state(server.app.wsgi()).prediction_log is not None:
         prepare_writer()
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """In the master, right before each fork: move every object the preloaded app made into the
+    collector's permanent generation (:func:`gc.freeze`). The workers' collections then never
+    walk them, so no worker pauses for a full collection of the app's objects (80-180 ms each,
+    once per worker), nor writes to their pages (which keeps them shared copy-on-write)."""
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

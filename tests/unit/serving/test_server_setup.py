@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +68,37 @@ def test_prepare_metrics_dir_refuses_when_it_is_too_late(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "prometheus_client", prometheus_client)
     with pytest.raises(RuntimeError, match="before prometheus_client is imported"):
         prepare_metrics_dir({})
+
+
+def _gunicorn_config() -> Any:
+    """gunicorn's own Config, filled from our config module the way ``-c python:…`` fills it."""
+    from gunicorn.config import Config
+
+    from sentiment_mlops.serving import gunicorn_conf
+
+    cfg = Config()
+    for name, value in vars(gunicorn_conf).items():
+        if name in cfg.settings:
+            cfg.set(name, value)
+    return cfg
+
+
+def test_gunicorn_uses_the_logger_without_its_access_line() -> None:
+    from sentiment_mlops.serving.gunicorn_conf import AppLogger
+
+    cfg = _gunicorn_config()
+    assert cfg.logger_class is AppLogger
+    logger = AppLogger(cfg)
+    # gunicorn reads status, headers and environ here (object() has none); ours touches nothing
+    logger.access(object(), object(), object(), object())
+    logger.error("the error log still works")  # the rest of gunicorn's logger is unchanged
+
+
+def test_pre_fork_freezes_the_preloaded_objects() -> None:
+    cfg = _gunicorn_config()
+    gc.unfreeze()
+    try:
+        cfg.pre_fork(None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
