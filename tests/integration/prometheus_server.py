@@ -21,7 +21,7 @@ class Prometheus(LocalPrometheus):
             try:
                 if condition():
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.25)
         raise AssertionError(f"prometheus: not {what} after {timeout} s\n{self.log()[-3000:]}")

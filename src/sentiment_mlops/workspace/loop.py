@@ -48,8 +48,8 @@ def _reload_under_traffic(server: Server, new_version: str) -> dict[str, Any]:
                 code = session.post(
                     f"{server.url}/v1/predict", json={"text": "A fine film."}, timeout=30
                 ).status_code
-            except requests.ConnectionError:
-                code = 0  # a refused or reset connection is a failed request too
+            except requests.RequestException:
+                code = 0  # a refused, reset or timed-out request is a failed request too
             statuses[code] = statuses.get(code, 0) + 1
 
     thread = threading.Thread(target=hammer)

@@ -172,7 +172,9 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
         try:
             if condition():
                 return time.monotonic() - start
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Refused, or accepted by the master's socket before a worker answers
+            # (a busy machine boots workers slowly): both mean "not yet".
             pass
         time.sleep(0.25)
     raise TimeoutError(f"not {what} after {timeout:.0f} s")
