@@ -46,7 +46,7 @@ class AppLogger(Logger):
     a worker's time under load (py-spy)."""
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
-        return None
+        """Nothing: the app has already written this request's line."""
 
 
 logger_class = AppLogger

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -91,7 +92,22 @@ def test_gunicorn_uses_the_logger_without_its_access_line() -> None:
     logger = AppLogger(cfg)
     # gunicorn reads status, headers and environ here (object() has none); ours touches nothing
     logger.access(object(), object(), object(), object())
-    logger.error("the error log still works")  # the rest of gunicorn's logger is unchanged
+
+    class Kept(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    kept = Kept()
+    logger.error_log.addHandler(kept)
+    try:
+        logger.error("a worker failed to boot")  # the rest of gunicorn's logger is unchanged
+    finally:
+        logger.error_log.removeHandler(kept)
+    assert kept.messages == ["a worker failed to boot"]
 
 
 def test_pre_fork_freezes_the_preloaded_objects() -> None:
