@@ -77,10 +77,12 @@ logconfig_dict: dict[str, Any] = {
 log = logging.getLogger("sentiment_mlops.serving.gunicorn")
 
 
-def when_ready(server: Any) -> None:
-    """In the master, after the app is preloaded and before the first fork: with the prediction
-    log on, import what its writer thread needs, so the workers inherit it instead of each
-    importing it (holding the GIL) as it writes its first segment."""
+def on_starting(server: Any) -> None:
+    """In the master, after the app is preloaded and before it binds its socket: with the
+    prediction log on, import what its writer thread needs, so the workers inherit it instead of
+    each importing it (holding the GIL) as it writes its first segment. Before the bind, so while
+    this runs (seconds on a busy machine) the port refuses connections rather than accepting ones
+    that nobody answers."""
     from sentiment_mlops.serving.app import model_state
     from sentiment_mlops.serving.prediction_log import prepare_writer
 

@@ -56,7 +56,7 @@ def prepare_writer() -> None:
     """Import what the writer thread needs (pyarrow and its compute, Parquet and filesystem
     modules, numpy) and build a one-row table, which makes pyarrow import pandas (its first
     conversion of Python objects does; ~1.4 s here) and set up its compute kernels. Called in the
-    gunicorn master before it forks (``when_ready`` in ``gunicorn_conf``), so no worker does this
+    gunicorn master before it binds and forks (``on_starting`` in ``gunicorn_conf``), so no worker does this
     on its first segment, holding the GIL for much of it. Starts no thread and writes nothing."""
     for name in WRITER_MODULES:
         importlib.import_module(name)

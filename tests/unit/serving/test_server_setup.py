@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -118,3 +119,23 @@ def test_pre_fork_freezes_the_preloaded_objects() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("log_on", [True, False])
+def test_the_master_prepares_the_log_writer_before_it_binds(
+    log_on: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gunicorn.config import Config
+
+    from sentiment_mlops.serving import app, prediction_log
+
+    calls: list[str] = []
+    monkeypatch.setattr(prediction_log, "prepare_writer", lambda: calls.append("prepared"))
+    monkeypatch.setattr(
+        app, "model_state", lambda _app: SimpleNamespace(prediction_log=object() if log_on else None)
+    )
+    cfg = _gunicorn_config()
+    # gunicorn calls on_starting before it creates its listeners, when_ready after
+    assert cfg.when_ready is Config().when_ready
+    cfg.on_starting(SimpleNamespace(app=SimpleNamespace(wsgi=lambda: "the preloaded app")))
+    assert calls == (["prepared"] if log_on else [])
