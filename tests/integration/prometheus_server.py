@@ -3,11 +3,9 @@ integration tests ask of it besides: exactly one series, a wait that fails with 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import requests
-
+from sentiment_mlops.workspace import replay
 from sentiment_mlops.workspace.prometheus import LocalPrometheus
 
 
@@ -15,16 +13,16 @@ class Prometheus(LocalPrometheus):
     """Prometheus on a free loopback port with its own TSDB, scraping ``api_target`` every second."""
 
     def wait_for(self, condition: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The package's poll (:func:`replay.wait_for`), failing at once if Prometheus exits."""
+
+        def alive_and_met() -> bool:
             assert self.exit_code() is None, self.log()
-            try:
-                if condition():
-                    return
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"prometheus: not {what} after {timeout} s\n{self.log()[-3000:]}")
+            return bool(condition())
+
+        try:
+            replay.wait_for(alive_and_met, timeout, what)
+        except TimeoutError as exc:
+            raise AssertionError(f"prometheus: {exc}\n{self.log()[-3000:]}") from None
 
     def value(self, promql: str, at: float | None = None) -> float:
         result = self.query(promql, at)
