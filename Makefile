@@ -21,7 +21,7 @@ export SENTIMENT_DATA_ARCHIVE ?= $(wildcard $(SHARED)/data/imdb/aclImdb_v1.tar.g
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help setup run test test-fast test-integration test-slow test-container lint format repro pipeline \
-        bench-model bench-kernels bench-instructions bench-serve bench-container bench-metrics bench-spark wheels image \
+        bench-model bench-kernels bench-instructions study-short bench-serve bench-container bench-metrics bench-spark wheels image \
         image-smoke image-archive image-load image-scaler image-spark manifests simulate stack serve loop clean \
         system-packages shared
 
@@ -93,6 +93,11 @@ format: setup ## Apply ruff's fixes and formatting
 
 bench-model: setup ## Scoring speed: our model against a scikit-learn pipeline, side by side
 	$(PY) bench/bench_model.py
+
+# The study's libraries (gensim, fastText) are the locked `study` group, added to the virtualenv here only.
+study-short: setup ## The short slices under other model classes (word vectors, fastText, two tables): reports/model
+	uv sync --frozen --all-extras --group study
+	$(PY) bench/short_inputs_ceiling.py
 
 bench-kernels: setup ## Where scoring time goes: tokenize+hash, table reads and the whole kernel, per review
 	$(PY) bench/bench_kernels.py
