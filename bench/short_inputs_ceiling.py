@@ -40,10 +40,8 @@ from sentiment_mlops.model import features
 from sentiment_mlops.model.features import FeaturizerSpec
 from sentiment_mlops.model.tokenizer import tokenize
 from sentiment_mlops.training import calibrate, nbsvm, slices
-from sentiment_mlops.training.train import _snippets
 
 DIM = 100
-SEED = 42
 REPORTED = ("accuracy", "positive_share", "ece")
 
 
@@ -101,16 +99,16 @@ def main() -> None:
     spec = FeaturizerSpec(params.features.ngram_max, params.features.hash_bits, params.features.binary)
     train, val_df = read_split(paths, "train"), read_split(paths, "validation")
     texts, y = train["text"].tolist(), train["label"].to_numpy(np.int64)
-    y_val = val_df["label"].to_numpy(np.int64)
-    val = calibrate.ValidationSets.build(val_df["text"].tolist(), y_val, spec)
+    val_texts, y_val = val_df["text"].tolist(), val_df["label"].to_numpy(np.int64)
+    val = calibrate.ValidationSets.build(val_texts, y_val, spec)
     sets = list(val.X)
-    cut = {calibrate.WHOLE: val_df["text"].tolist()} | {
-        name: slices.cut(val_df["text"].tolist(), name) for name in slices.CUTS
-    }
+    cut = {calibrate.WHOLE: val_texts} | {name: slices.cut(val_texts, name) for name in slices.CUTS}
     ell = {name: np.log1p(val.n_ngrams(name).astype(np.float64)) for name in sets}
 
-    # The kept recipe, and a second table fitted on the same snippets alone.
-    snip = _snippets(texts, y, spec, params.split.seed)
+    # The kept recipe, and a second table fitted on the same snippets alone (train.run's cuts).
+    seed = params.split.seed
+    cuts, y_cuts = slices.augment(texts, y, seed)
+    snip = nbsvm.Snippets(features.featurize(cuts, spec), y_cuts)
     common = {"min_df": params.features.min_df, "max_iter": params.train.max_iter}
     whole_fit = nbsvm.fit_nbsvm(
         features.featurize(texts, spec),
@@ -122,7 +120,9 @@ def main() -> None:
         snippet_weight=chosen["snippet_weight"],
         **common,
     )
-    short_fit = nbsvm.fit_nbsvm(snip.X, snip.y, C=chosen["C"], nb_alpha=1.0, beta=chosen["beta"], **common)
+    short_fit = nbsvm.fit_nbsvm(
+        snip.X, y_cuts, C=chosen["C"], nb_alpha=chosen["nb_alpha"], beta=chosen["beta"], **common
+    )
     z = {n: np.asarray(val.X[n] @ whole_fit.weights.astype(np.float64)).ravel() for n in sets}
     zs = {n: np.asarray(val.X[n] @ short_fit.weights.astype(np.float64)).ravel() for n in sets}
 
@@ -139,8 +139,7 @@ def main() -> None:
                 out[i] = vectors[ids].mean(axis=0)
         return out
 
-    cuts, y_cuts = slices.augment(texts, y, params.split.seed)
-    extra, y_extra = windows(texts, y, 3, params.split.seed)
+    extra, y_extra = windows(texts, y, 3, seed)
     E = mean_vectors(texts + cuts)
     mu, sd = E.mean(axis=0), E.std(axis=0) + 1e-6
     w2v_clf = LogisticRegression(C=1.0, max_iter=3000).fit((E - mu) / sd, np.concatenate([y, y_cuts]))
@@ -154,7 +153,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         vec_file, train_file = Path(tmp) / "w2v.vec", Path(tmp) / "train.txt"
         w2v.wv.save_word2vec_format(str(vec_file))
-        order = np.random.default_rng(SEED).permutation(len(rows))
+        order = np.random.default_rng(seed).permutation(len(rows))
         train_file.write_text("".join(rows[i] for i in order))
         ft = fasttext.train_supervised(
             str(train_file), epoch=5, lr=0.3, wordNgrams=3, dim=DIM, minCount=2, bucket=2_000_000,
